@@ -1,0 +1,1 @@
+"""The metastore: datasets, search spaces, configurations and evaluations, stored with SQLAlchemy."""

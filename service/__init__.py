@@ -1,0 +1,1 @@
+"""The warmstart service: HTTP API, CLI and the use cases that join learners and the metastore."""
