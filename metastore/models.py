@@ -1,0 +1,153 @@
+"""SQLAlchemy table models. The schema itself is defined by the Alembic migrations; these must match them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JsonType, list[Any]: JsonType}
+
+
+class Dataset(Base):
+    """A dataset the metastore knows: its description, schema and where its raw file lives."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), index=True, doc="Human-readable name.")
+    description: Mapped[str] = mapped_column(Text, default="", doc="Free text from the uploader.")
+    source: Mapped[str] = mapped_column(
+        String(255), default="upload", doc="Where it came from: upload, pmlb, sklearn, openml:ID..."
+    )
+    content_hash: Mapped[str] = mapped_column(
+        String(64), unique=True, doc="SHA-256 of the canonical table; the same content is stored once."
+    )
+    task_type: Mapped[str] = mapped_column(String(16), doc="classification or regression.")
+    target: Mapped[str] = mapped_column(String(255), doc="Name of the target column.")
+    n_rows: Mapped[int] = mapped_column(Integer, doc="Rows after intake.")
+    n_features: Mapped[int] = mapped_column(Integer, doc="Feature columns (target excluded).")
+    column_types: Mapped[dict[str, Any]] = mapped_column(
+        doc="Column name -> numeric|categorical|boolean|id|constant, as intake decided."
+    )
+    origin_group: Mapped[str | None] = mapped_column(
+        String(128), index=True, doc="Family of related datasets, held out together in evaluation."
+    )
+    raw_file: Mapped[str | None] = mapped_column(
+        String(255), doc="Server-chosen file name of the raw upload under the data directory."
+    )
+    file_format: Mapped[str | None] = mapped_column(String(16), doc="csv, tsv, parquet, arff, json.")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DatasetMetaFeatures(Base):
+    """The meta-feature vector of a dataset, with the extractor version that computed it."""
+
+    __tablename__ = "dataset_metafeatures"
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[str] = mapped_column(String(32), doc="Extractor version; stale when it differs.")
+    values: Mapped[dict[str, Any]] = mapped_column(doc="Name -> value; null for a missing value.")
+    times: Mapped[dict[str, Any]] = mapped_column(doc="Name -> seconds spent computing it.")
+    failures: Mapped[dict[str, Any]] = mapped_column(doc="Name -> why it could not be computed.")
+    sample_size: Mapped[int | None] = mapped_column(Integer, doc="Rows the sampled groups used.")
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SearchSpace(Base):
+    """A versioned search space of one algorithm family for one task type."""
+
+    __tablename__ = "search_spaces"
+    __table_args__ = (UniqueConstraint("family", "task_type", "version", name="uq_space_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    family: Mapped[str] = mapped_column(String(64), doc="Algorithm family, e.g. lightgbm.")
+    task_type: Mapped[str] = mapped_column(String(16))
+    version: Mapped[str] = mapped_column(String(32))
+    definition: Mapped[dict[str, Any]] = mapped_column(doc="The space as JSON (ConfigSpace's).")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Configuration(Base):
+    """One point of a search space; the canonical hash keeps each stored once."""
+
+    __tablename__ = "configurations"
+    __table_args__ = (UniqueConstraint("space_id", "config_hash", name="uq_configuration_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    space_id: Mapped[int] = mapped_column(ForeignKey("search_spaces.id", ondelete="CASCADE"))
+    values: Mapped[dict[str, Any]] = mapped_column(doc="Hyperparameter name -> value.")
+    config_hash: Mapped[str] = mapped_column(
+        String(64), doc="SHA-256 of the canonical JSON of values."
+    )
+    name: Mapped[str | None] = mapped_column(
+        String(128), doc="Optional stable name: default, lightgbm-sobol-07..."
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Evaluation(Base):
+    """One result of training a configuration on a dataset under a protocol (also failures)."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (
+        Index("ix_evaluations_cell", "dataset_id", "configuration_id", "protocol"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    configuration_id: Mapped[int] = mapped_column(
+        ForeignKey("configurations.id", ondelete="CASCADE"), index=True
+    )
+    protocol: Mapped[str] = mapped_column(String(64), doc="Evaluation protocol name and version.")
+    metrics: Mapped[dict[str, Any]] = mapped_column(doc="Metric name -> value.")
+    status: Mapped[str] = mapped_column(String(16), doc="ok, failed or timeout.")
+    fit_time: Mapped[float | None] = mapped_column(Float, doc="Seconds to fit.")
+    predict_time: Mapped[float | None] = mapped_column(Float, doc="Seconds to predict.")
+    peak_memory_mb: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text, doc="Why it failed or timed out.")
+    source: Mapped[str] = mapped_column(String(64), doc="kb-sweep, api, study, import...")
+    idempotency_key: Mapped[str | None] = mapped_column(
+        String(255), unique=True, doc="Client key; a replay returns the stored row."
+    )
+    request_hash: Mapped[str | None] = mapped_column(
+        String(64), doc="Hash of the payload sent with the idempotency key."
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key, stored as a SHA-256 hash; the key itself is shown once at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    prefix: Mapped[str] = mapped_column(String(16), doc="First characters, to tell keys apart.")
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[Any]] = mapped_column(doc="Granted scopes: read, write, admin.")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
