@@ -1,0 +1,28 @@
+"""Meta-features of a dataset (general, statistical, information-theoretic, landmarkers) and distances between them."""
+
+from learners.metafeatures.extract import (
+    EXTRACTOR_VERSION,
+    MetaFeatures,
+    extract,
+    feature_groups,
+    feature_names,
+)
+from learners.metafeatures.neighbors import compatible, distances, fit_scaling, nearest
+from learners.metafeatures.registry import GROUPS, TASK_TYPES
+from learners.metafeatures.table import COLUMN_TYPES, Limits
+
+__all__ = [
+    "COLUMN_TYPES",
+    "EXTRACTOR_VERSION",
+    "GROUPS",
+    "TASK_TYPES",
+    "Limits",
+    "MetaFeatures",
+    "compatible",
+    "distances",
+    "extract",
+    "feature_groups",
+    "feature_names",
+    "fit_scaling",
+    "nearest",
+]

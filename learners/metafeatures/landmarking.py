@@ -1,0 +1,152 @@
+"""Landmarkers: cross-validated scores of simple learners on a (stratified) subsample.
+
+Classification scores are accuracies, regression scores R^2, each the mean over the folds.
+Folds are stratified and unshuffled for classification (as pymfe; the sample is already random
+when the dataset is larger than `limits.landmark_rows`), shuffled with the seed for regression.
+1-NN learners see columns standardised on each training fold, so units do not matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.linear_model import Ridge
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.naive_bayes import GaussianNB
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from learners.metafeatures.registry import CLASSIFICATION, REGISTRY, REGRESSION, NotApplicable
+from learners.metafeatures.table import Table
+
+GROUP = "landmarking"
+CLS = (CLASSIFICATION,)
+REG = (REGRESSION,)
+
+
+@dataclass(frozen=True)
+class LandmarkData:
+    """Design matrix and target of the landmarking sample, and its cross-validation folds."""
+
+    X: np.ndarray
+    y: np.ndarray
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    classification: bool
+    seed: int
+
+
+@REGISTRY.helper("landmark_data", requires=("table",))
+def landmark_data(table: Table) -> LandmarkData:
+    rows = table.sample(table.limits.landmark_rows)
+    X = table.design_matrix(rows)
+    y = table.y if rows is None else table.y[rows]
+    if X.shape[1] == 0:
+        raise NotApplicable("no non-constant column to learn from")
+    n_folds = min(table.limits.cv_folds, y.shape[0])
+    if table.is_classification:
+        y = np.unique(y, return_inverse=True)[1]
+        if np.bincount(y).max() < 2:
+            raise NotApplicable("every class has a single row: nothing to cross-validate")
+        n_folds = min(n_folds, int(np.bincount(y).max()))
+        splitter = StratifiedKFold(n_splits=n_folds)
+    else:
+        splitter = KFold(n_splits=n_folds, shuffle=True, random_state=table.seed)
+    folds = list(splitter.split(X, y))
+    return LandmarkData(X, y, folds, table.is_classification, table.seed)
+
+
+def cross_validate(
+    data: LandmarkData,
+    make: Callable[[], BaseEstimator],
+    columns: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    standardise: bool = False,
+) -> float:
+    """Mean fold score of `make()`; `columns(X_train, y_train)` picks the columns it may use."""
+    score = accuracy_score if data.classification else r2_score
+    scores = []
+    for train, test in data.folds:
+        X_train, X_test = data.X[train], data.X[test]
+        if columns is not None:
+            keep = columns(X_train, data.y[train])
+            X_train, X_test = X_train[:, keep], X_test[:, keep]
+        if standardise:
+            centre, scale = X_train.mean(axis=0), X_train.std(axis=0)
+            scale[scale == 0] = 1.0
+            X_train, X_test = (X_train - centre) / scale, (X_test - centre) / scale
+        model = clone(make()).fit(X_train, data.y[train])
+        scores.append(score(data.y[test], model.predict(X_test)))
+    return float(np.mean(scores))
+
+
+def _tree(data: LandmarkData, **params) -> BaseEstimator:
+    cls = DecisionTreeClassifier if data.classification else DecisionTreeRegressor
+    return cls(random_state=data.seed, **params)
+
+
+def _knn(data: LandmarkData) -> BaseEstimator:
+    cls = KNeighborsClassifier if data.classification else KNeighborsRegressor
+    return cls(n_neighbors=1, algorithm="brute")
+
+
+def _random_column(data: LandmarkData) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    column = np.random.default_rng(data.seed).integers(data.X.shape[1])
+    return lambda X, y: np.array([column])
+
+
+def _elite_column(data: LandmarkData) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The column a decision tree fitted on the training fold finds most important (as pymfe)."""
+
+    def elite(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        tree = _tree(data, max_depth=8).fit(X, y)
+        return np.array([int(np.argmax(tree.feature_importances_))])
+
+    return elite
+
+
+@REGISTRY.feature("landmark.one_nn", GROUP, ("landmark_data",))
+def one_nn(data: LandmarkData) -> float:
+    return cross_validate(data, lambda: _knn(data), standardise=True)
+
+
+@REGISTRY.feature("landmark.elite_nn", GROUP, ("landmark_data",))
+def elite_nn(data: LandmarkData) -> float:
+    return cross_validate(data, lambda: _knn(data), columns=_elite_column(data), standardise=True)
+
+
+@REGISTRY.feature("landmark.best_node", GROUP, ("landmark_data",))
+def best_node(data: LandmarkData) -> float:
+    """Decision stump: one split on the best column."""
+    return cross_validate(data, lambda: _tree(data, max_depth=1))
+
+
+@REGISTRY.feature("landmark.random_node", GROUP, ("landmark_data",))
+def random_node(data: LandmarkData) -> float:
+    """Decision stump on one column drawn with the seed."""
+    return cross_validate(data, lambda: _tree(data, max_depth=1), columns=_random_column(data))
+
+
+@REGISTRY.feature("landmark.decision_tree", GROUP, ("landmark_data",))
+def decision_tree(data: LandmarkData) -> float:
+    """Unpruned decision tree (auto-sklearn's LandmarkDecisionTree)."""
+    return cross_validate(data, lambda: _tree(data))
+
+
+@REGISTRY.feature("landmark.naive_bayes", GROUP, ("landmark_data",), CLS)
+def naive_bayes(data: LandmarkData) -> float:
+    return cross_validate(data, GaussianNB)
+
+
+@REGISTRY.feature("landmark.lda", GROUP, ("landmark_data",), CLS)
+def lda(data: LandmarkData) -> float:
+    return cross_validate(data, LinearDiscriminantAnalysis)
+
+
+@REGISTRY.feature("landmark.linear", GROUP, ("landmark_data",), REG)
+def linear(data: LandmarkData) -> float:
+    """Least squares (a whisker of ridge, so collinear columns do not fail): LDA's regression twin."""
+    return cross_validate(data, lambda: Ridge(alpha=1e-6), standardise=True)

@@ -1,0 +1,218 @@
+"""The typed view of one dataset that every meta-feature group reads: columns by kind, encoded target, samples."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from learners.metafeatures.registry import CLASSIFICATION, REGRESSION, TASK_TYPES
+
+COLUMN_TYPES = ("numeric", "categorical", "boolean", "id", "constant")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Row budgets: above them a group works on a (stratified, for classification) random subsample.
+
+    `sample_rows` feeds the statistical and information-theoretic estimates (correlations, PCA,
+    quantiles, entropies: their standard error at 100,000 rows is about 0.003); `landmark_rows`
+    feeds the cross-validated landmarkers, whose cost grows with the square of the rows (1-NN).
+    """
+
+    sample_rows: int = 100_000
+    landmark_rows: int = 5_000
+    cv_folds: int = 10
+    max_onehot_levels: int = 10
+
+    def __post_init__(self) -> None:
+        if self.landmark_rows < 20 or self.sample_rows < self.landmark_rows:
+            raise ValueError(
+                f"Limits(sample_rows={self.sample_rows}, landmark_rows={self.landmark_rows}) "
+                "needs 20 <= landmark_rows <= sample_rows"
+            )
+        if self.cv_folds < 2:
+            raise ValueError(f"cv_folds={self.cv_folds}: use at least 2 folds")
+
+
+@dataclass(frozen=True)
+class Table:
+    """Columns split by kind (id columns dropped), the target encoded, and seeded row samples.
+
+    For classification `y` holds class codes 0..k-1; for regression the float target.
+    """
+
+    frame: pd.DataFrame
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    y: np.ndarray
+    task_type: str
+    seed: int
+    limits: Limits
+    _samples: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return len(self.numeric) + len(self.categorical)
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task_type == CLASSIFICATION
+
+    @cached_property
+    def class_counts(self) -> np.ndarray:
+        if not self.is_classification:
+            raise ValueError("class_counts is only defined for classification")
+        return np.bincount(self.y)
+
+    def numeric_column(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """Float64 values of a numeric column (a view when the column is float64 already)."""
+        column = self.frame[name]
+        if rows is not None:
+            column = column.iloc[rows]
+        if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(
+            column.dtype
+        ):
+            column = pd.to_numeric(column.astype("object"), errors="coerce")
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+
+    def category_codes(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """Integer codes 0..k-1 of a categorical column, -1 where missing."""
+        column = self.frame[name]
+        if rows is not None:
+            column = column.iloc[rows]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            codes = column.cat.remove_unused_categories().cat.codes.to_numpy()
+            return codes.astype(np.int64)
+        codes, _ = pd.factorize(column, use_na_sentinel=True)
+        return codes.astype(np.int64)
+
+    def numeric_matrix(self, rows: np.ndarray | None) -> np.ndarray:
+        """Numeric columns on `rows` (all when None) as an (n, p) float64 matrix, NaN where missing."""
+        n = self.n_rows if rows is None else rows.shape[0]
+        out = np.empty((n, len(self.numeric)), dtype=np.float64, order="F")
+        for j, name in enumerate(self.numeric):
+            out[:, j] = self.numeric_column(name, rows)
+        return out
+
+    def design_matrix(self, rows: np.ndarray | None) -> np.ndarray:
+        """Model input on `rows`: numeric columns median-imputed, categorical ones one-hot encoded.
+
+        Only the `limits.max_onehot_levels` most frequent levels of a categorical column get a
+        column (the rest and missing values are all zeros); constant columns are left out.
+        """
+        numeric = self.numeric_matrix(rows)
+        medians = np.nanmedian(numeric, axis=0) if numeric.shape[0] else np.zeros(0)
+        holes = np.isnan(numeric)
+        if holes.any():
+            numeric[holes] = np.take(np.nan_to_num(medians), np.nonzero(holes)[1])
+        parts = [numeric]
+        for name in self.categorical:
+            codes = self.category_codes(name, rows)
+            counts = np.bincount(codes[codes >= 0]) if (codes >= 0).any() else np.zeros(0, int)
+            top = np.argsort(-counts, kind="stable")[: self.limits.max_onehot_levels]
+            parts.append((codes[:, None] == top[None, :]).astype(np.float64))
+        design = np.hstack(parts) if len(parts) > 1 else numeric
+        varying = design.min(axis=0) < design.max(axis=0) if design.shape[0] else []
+        return np.asarray(design[:, varying], dtype=np.float64)
+
+    def sample(self, size: int) -> np.ndarray | None:
+        """Sorted row indices of a seeded random sample of `size` rows; None when all rows fit."""
+        if size >= self.n_rows:
+            return None
+        if size not in self._samples:
+            rng = np.random.default_rng(self.seed)
+            if self.is_classification:
+                rows = _stratified(self.y, size, rng)
+            else:
+                rows = np.sort(rng.choice(self.n_rows, size=size, replace=False))
+            self._samples[size] = rows
+        return self._samples[size]
+
+
+def _stratified(y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Largest-remainder quotas per class (every class keeps at least one row), random rows within."""
+    counts = np.bincount(y)
+    present = counts > 0
+    exact = size * counts / counts.sum()
+    quota = np.floor(exact).astype(np.int64)
+    quota[present] = np.maximum(quota[present], 1)
+    spare = size - quota.sum()
+    if spare > 0:
+        order = np.argsort(-(exact - quota), kind="stable")
+        room = counts[order] > quota[order]
+        quota[order[room][:spare]] += 1
+    quota = np.minimum(quota, counts)
+    order = np.lexsort((rng.random(y.shape[0]), y))
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.arange(y.shape[0]) - starts[y[order]]
+    return np.sort(order[rank < quota[y[order]]])
+
+
+def build_table(
+    X: pd.DataFrame,
+    y: pd.Series | np.ndarray,
+    column_types: Mapping[str, str] | None,
+    task_type: str,
+    seed: int,
+    limits: Limits,
+) -> Table:
+    """Validate the inputs and split the columns by kind; rows whose target is missing are dropped."""
+    if task_type not in TASK_TYPES:
+        raise ValueError(f"task_type={task_type!r}: use one of {TASK_TYPES}")
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(f"X is a {type(X).__name__}: pass a pandas DataFrame")
+    target = pd.Series(np.asarray(y)) if not isinstance(y, pd.Series) else y.reset_index(drop=True)
+    if len(target) != len(X):
+        raise ValueError(f"y has {len(target)} rows but X has {len(X)}: they must match")
+    keep = target.notna().to_numpy()
+    if not keep.all():
+        X, target = X.iloc[keep], target[keep].reset_index(drop=True)
+    if len(X) < 2:
+        raise ValueError(f"{len(X)} rows with a target: meta-features need at least 2")
+    numeric, categorical = _split_columns(X, column_types or {})
+    if task_type == CLASSIFICATION:
+        codes, _ = pd.factorize(target, sort=True)
+        encoded = codes.astype(np.int64)
+    else:
+        encoded = pd.to_numeric(target, errors="raise").to_numpy(dtype=np.float64)
+    return Table(X, numeric, categorical, encoded, task_type, seed, limits)
+
+
+def _split_columns(
+    X: pd.DataFrame, column_types: Mapping[str, str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    unknown = set(column_types) - set(map(str, X.columns))
+    if unknown:
+        raise ValueError(f"column_types names columns not in X: {sorted(unknown)[:5]}")
+    numeric, categorical = [], []
+    for name in X.columns:
+        kind = column_types.get(str(name)) or _infer(X[name])
+        if kind not in COLUMN_TYPES:
+            raise ValueError(f"column {name!r} has type {kind!r}: use one of {COLUMN_TYPES}")
+        if kind == "constant":
+            kind = _infer(X[name])
+        if kind == "numeric":
+            numeric.append(name)
+        elif kind in ("categorical", "boolean"):
+            categorical.append(name)
+    return tuple(numeric), tuple(categorical)
+
+
+def _infer(column: pd.Series) -> str:
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
+        return "categorical"
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "numeric"
+    return "categorical"
+
+
+__all__ = ["COLUMN_TYPES", "CLASSIFICATION", "REGRESSION", "Limits", "Table", "build_table"]
