@@ -1,0 +1,71 @@
+"""The FastAPI application factory: settings in, a ready app out (or a clear refusal to start)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from sqlalchemy import inspect
+
+from metastore import schema
+from metastore.sql import SqlMetaStore
+from metastore.store import MetaStore
+from service import errors
+from service.api import catalog, datasets, evaluations, health
+from service.config import Settings, is_loopback
+from service.limits import BodySizeLimit
+
+log = logging.getLogger("warmstart")
+
+DESCRIPTION = """warmstart remembers past datasets and tuned results, and turns them into advice:
+the configurations most likely to do well on a new dataset.
+
+Authenticate with an `X-API-Key` header (`warmstart keys create --scope read|write|admin`).
+Every error is an RFC 9457 `application/problem+json` body."""
+
+
+class StartupRefused(RuntimeError):
+    """The service will not start with these settings; the message says how to fix it."""
+
+
+def open_store(settings: Settings) -> SqlMetaStore:
+    """The metastore named by the settings; a brand-new embedded database is initialised."""
+    settings.prepare_dirs()
+    store = SqlMetaStore.from_url(settings.resolved_database_url)
+    if settings.is_embedded and not inspect(store.engine).get_table_names():
+        log.info("initialising a new embedded metastore at %s", settings.resolved_database_url)
+        schema.upgrade(store.engine)
+    store.check()
+    return store
+
+
+def create_app(settings: Settings | None = None, store: MetaStore | None = None) -> FastAPI:
+    settings = settings or Settings()
+    store = store or open_store(settings)
+    anonymous = settings.auth == "auto" and store.count_api_keys() == 0
+    if anonymous and not is_loopback(settings.host):
+        raise StartupRefused(
+            f"Refusing to serve on {settings.host} without API keys: anyone could read and write. "
+            "Create one with `warmstart keys create --scope admin`, or bind to 127.0.0.1."
+        )
+    if anonymous:
+        log.warning(
+            "No API keys exist: open access, allowed because the service listens on loopback "
+            "only (%s). Create a key with `warmstart keys create` to require keys.",
+            settings.host,
+        )
+    app = FastAPI(
+        title="warmstart",
+        version="0.1.0",
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.anonymous = anonymous
+    errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    for module in (health, datasets, evaluations, catalog):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,68 @@
+"""Typed dependencies: the store, the settings, and API-key checks by scope."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from metastore.records import ApiKeyRecord, Scope
+from metastore.store import MetaStore
+from service.config import Settings
+from service.problems import Forbidden, Unauthorized
+
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="An API key made with `warmstart keys create --scope read|write|admin`.",
+)
+
+# admin implies write implies read
+_IMPLIED: dict[Scope, set[Scope]] = {
+    "read": {"read", "write", "admin"},
+    "write": {"write", "admin"},
+    "admin": {"admin"},
+}
+
+
+def get_store(request: Request) -> MetaStore:
+    return request.app.state.store
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+StoreDep = Annotated[MetaStore, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _authorize(scope: Scope):  # type: ignore[no-untyped-def]
+    def check(
+        request: Request, key: Annotated[str | None, Security(api_key_header)]
+    ) -> ApiKeyRecord | None:
+        if key is None:
+            # Open mode lasts only while no key exists: the first key created closes it.
+            if request.app.state.anonymous and request.app.state.store.count_api_keys() == 0:
+                return None
+            raise Unauthorized(
+                "Send an API key in the X-API-Key header. Create one with "
+                "`warmstart keys create --scope " + scope + "`."
+            )
+        record = request.app.state.store.verify_api_key(key)
+        if record is None:
+            raise Unauthorized("The API key in X-API-Key is unknown or revoked.")
+        if not _IMPLIED[scope] & set(record.scopes):
+            raise Forbidden(
+                f"This endpoint needs the {scope!r} scope; the key has {list(record.scopes)}. "
+                f"Create a key with `warmstart keys create --scope {scope}`."
+            )
+        return record
+
+    return check
+
+
+ReadKey = Annotated[ApiKeyRecord | None, Depends(_authorize("read"))]
+WriteKey = Annotated[ApiKeyRecord | None, Depends(_authorize("write"))]
+AdminKey = Annotated[ApiKeyRecord | None, Depends(_authorize("admin"))]

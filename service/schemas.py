@@ -1,0 +1,218 @@
+"""The API contract: request and response models (never ORM classes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from metastore.records import DatasetRecord, EvaluationRecord
+
+TaskTypeStr = Literal["classification", "regression"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ColumnOut(BaseModel):
+    name: str
+    kind: str = Field(description="numeric, categorical, boolean, id (ignored) or constant")
+    missing: int
+    unique: int
+
+
+class MetaFeaturesOut(BaseModel):
+    version: str
+    sample_size: int | None
+    values: dict[str, float | None]
+    failures: dict[str, str]
+
+
+class DatasetOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    source: str
+    content_hash: str
+    task_type: TaskTypeStr
+    target: str
+    n_rows: int
+    n_features: int
+    origin_group: str | None
+    file_format: str | None
+    created_at: datetime
+    columns: list[ColumnOut]
+    metafeatures: MetaFeaturesOut | None = None
+
+    @classmethod
+    def of(cls, r: DatasetRecord, with_metafeatures: bool = True) -> DatasetOut:
+        mf = r.metafeatures
+        return cls(
+            id=r.id,
+            name=r.name,
+            description=r.description,
+            source=r.source,
+            content_hash=r.content_hash,
+            task_type=r.task_type,
+            target=r.target,
+            n_rows=r.n_rows,
+            n_features=r.n_features,
+            origin_group=r.origin_group,
+            file_format=r.file_format,
+            created_at=r.created_at,
+            columns=[
+                ColumnOut(
+                    name=name,
+                    kind=kind,
+                    missing=r.column_stats.get(name, {}).get("missing", 0),
+                    unique=r.column_stats.get(name, {}).get("unique", 0),
+                )
+                for name, kind in r.column_types.items()
+            ],
+            metafeatures=(
+                MetaFeaturesOut(
+                    version=mf.version,
+                    sample_size=mf.sample_size,
+                    values=mf.values,
+                    failures=mf.failures,
+                )
+                if mf is not None and with_metafeatures
+                else None
+            ),
+        )
+
+
+class DatasetPage(BaseModel):
+    items: list[DatasetOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class DatasetRowsIn(Strict):
+    """A small dataset sent as JSON rows instead of a file."""
+
+    name: str = Field(min_length=1, max_length=255)
+    target: str = Field(min_length=1, max_length=255)
+    rows: list[dict[str, Any]] = Field(description="One object per row, column name -> value.")
+    task_type: TaskTypeStr | None = None
+    description: str = Field(default="", max_length=10_000)
+    origin_group: str | None = Field(default=None, max_length=128)
+
+
+class NeighborOut(BaseModel):
+    dataset: DatasetOut
+    distance: float
+
+
+class NeighborsOut(BaseModel):
+    dataset_id: int
+    k: int
+    metafeatures_version: str | None
+    neighbors: list[NeighborOut]
+
+
+class EvaluationIn(Strict):
+    dataset_id: int = Field(ge=1)
+    configuration_id: int | None = Field(default=None, ge=1)
+    family: str | None = Field(default=None, max_length=64, description="With hyperparameters.")
+    hyperparameters: dict[str, Any] | None = None
+    protocol: str = Field(default="user", min_length=1, max_length=64)
+    metrics: dict[str, float | None] = Field(default_factory=dict, max_length=64)
+    status: Literal["ok", "failed", "timeout"] = "ok"
+    fit_time: float | None = Field(default=None, ge=0)
+    predict_time: float | None = Field(default=None, ge=0)
+    peak_memory_mb: float | None = Field(default=None, ge=0)
+    error: str | None = Field(default=None, max_length=20_000)
+    source: str = Field(default="api", min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _one_configuration(self) -> EvaluationIn:
+        by_id = self.configuration_id is not None
+        by_values = self.family is not None or self.hyperparameters is not None
+        if by_id == by_values:
+            raise ValueError(
+                "name the configuration either by configuration_id, or by family and "
+                "hyperparameters, not both and not neither"
+            )
+        if by_values and (self.family is None or self.hyperparameters is None):
+            raise ValueError("family and hyperparameters go together")
+        if self.status == "ok" and not self.metrics:
+            raise ValueError("a successful evaluation needs at least one metric")
+        return self
+
+
+class EvaluationBatchIn(Strict):
+    evaluations: list[EvaluationIn] = Field(min_length=1, max_length=1000)
+
+
+class EvaluationOut(BaseModel):
+    id: int
+    dataset_id: int
+    configuration_id: int
+    protocol: str
+    metrics: dict[str, float | None]
+    status: str
+    fit_time: float | None
+    predict_time: float | None
+    peak_memory_mb: float | None
+    error: str | None
+    source: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, r: EvaluationRecord) -> EvaluationOut:
+        return cls(
+            id=r.id,
+            dataset_id=r.dataset_id,
+            configuration_id=r.configuration_id,
+            protocol=r.protocol,
+            metrics=r.metrics,
+            status=r.status,
+            fit_time=r.fit_time,
+            predict_time=r.predict_time,
+            peak_memory_mb=r.peak_memory_mb,
+            error=r.error,
+            source=r.source,
+            created_at=r.created_at,
+        )
+
+
+class EvaluationsReported(BaseModel):
+    evaluations: list[EvaluationOut]
+    created: int
+    replayed: int
+
+
+class LeaderboardOut(BaseModel):
+    dataset_id: int
+    sort: str
+    order: Literal["asc", "desc"]
+    total: int
+    items: list[EvaluationOut]
+
+
+class SearchSpaceOut(BaseModel):
+    id: int
+    family: str
+    task_type: TaskTypeStr
+    version: str
+    definition: dict[str, Any]
+    n_configurations: int
+
+
+class ConfigurationOut(BaseModel):
+    id: int
+    space_id: int
+    family: str
+    task_type: TaskTypeStr
+    name: str | None
+    hyperparameters: dict[str, Any]
+    config_hash: str
+
+
+class Health(BaseModel):
+    status: str
+    detail: str | None = None
