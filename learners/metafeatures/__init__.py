@@ -1,4 +1,4 @@
-"""Meta-features of a dataset (general, statistical, information-theoretic, landmarkers) and distances between them."""
+"""Meta-features of a dataset (four groups) and the distances between meta-feature vectors."""
 
 from learners.metafeatures.extract import (
     EXTRACTOR_VERSION,

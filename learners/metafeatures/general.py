@@ -1,4 +1,4 @@
-"""General meta-features: the auto-sklearn 1.x simple set (sizes, missing values, classes, symbols, moments)."""
+"""General meta-features: the auto-sklearn 1.x simple set (sizes, missing values, classes, symbols)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from learners.metafeatures.registry import (
     CLASSIFICATION,
     REGISTRY,

@@ -10,18 +10,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from learners.metafeatures.registry import CLASSIFICATION, REGISTRY, REGRESSION, NotApplicable
+from learners.metafeatures.registry import REGISTRY, REGRESSION, NotApplicable
+from learners.metafeatures.shared import NumericSample, SortedSample, sorted_quantiles
 from learners.metafeatures.table import Table
 
 GROUP = "info_theory"
 
 
-def equal_frequency_codes(x: np.ndarray, n_bins: int, tol: float = 1e-8) -> np.ndarray:
-    """Bin index 0..b-1 of each value (pymfe's `_equal_freq_discretization`); NaN gets level b."""
+def equal_frequency_codes(
+    x: np.ndarray, n_bins: int, ordered: np.ndarray | None = None, tol: float = 1e-8
+) -> np.ndarray:
+    """Bin index 0..b-1 of each value (pymfe's `_equal_freq_discretization`); NaN gets level b.
+
+    `ordered` may pass the present values of `x` sorted, to skip sorting them again.
+    """
     present = ~np.isnan(x)
     if not present.any():
         return np.zeros(x.shape[0], dtype=np.int64)
-    cuts = np.quantile(x[present], np.linspace(0, 1, n_bins + 1)[1:])
+    if ordered is None:
+        ordered = np.sort(x[present])
+    cuts = sorted_quantiles(ordered, np.linspace(0, 1, n_bins + 1)[1:])
     cuts = np.unique(cuts[np.append(True, np.diff(cuts) > tol)])
     codes = np.searchsorted(cuts, x, side="left")  # == np.digitize(x, cuts, right=True)
     codes[~present] = cuts.size
@@ -46,8 +54,8 @@ class Entropies:
     rows: int
 
 
-@REGISTRY.helper("entropies", requires=("table",))
-def entropies(table: Table) -> Entropies:
+@REGISTRY.helper("entropies", requires=("table", "numeric_sample", "sorted_sample"))
+def entropies(table: Table, sample: NumericSample, ordered: SortedSample) -> Entropies:
     if table.n_features == 0:
         raise NotApplicable("no feature column")
     rows = table.sample(table.limits.sample_rows)
@@ -56,7 +64,10 @@ def entropies(table: Table) -> Entropies:
     target = _target_codes(table, rows, n_bins)
     n_target = int(target.max()) + 1
     target_ent = entropy_bits(np.bincount(target))
-    columns = [equal_frequency_codes(table.numeric_column(c, rows), n_bins) for c in table.numeric]
+    columns = [
+        equal_frequency_codes(sample.values[:, j], n_bins, ordered.values[: ordered.present[j], j])
+        for j in range(sample.values.shape[1])
+    ]
     columns += [_missing_as_level(table.category_codes(c, rows)) for c in table.categorical]
     attr_ent, joint_ent = np.empty(len(columns)), np.empty(len(columns))
     for j, codes in enumerate(columns):

@@ -59,9 +59,7 @@ def compatible(version: str | None, reference: str = EXTRACTOR_VERSION) -> bool:
     return version is not None and version.split(".")[0] == reference.split(".")[0]
 
 
-def feature_weights(
-    names: Sequence[str], group_weights: Mapping[str, float] | None = None
-) -> np.ndarray:
+def feature_weights(names: Sequence[str], group_weights: Mapping[str, float] | None = None) -> np.ndarray:
     """Each group gets its weight (default 1) shared equally among its features present in `names`.
 
     So the 60-odd general features do not drown the 8 landmarkers; unknown names form one group.

@@ -8,26 +8,10 @@ import numpy as np
 
 from learners.metafeatures.general import ColumnScan
 from learners.metafeatures.registry import REGISTRY, REGRESSION, NotApplicable
+from learners.metafeatures.shared import NumericSample, SortedSample
 from learners.metafeatures.table import Table
 
 GROUP = "statistical"
-
-
-@dataclass(frozen=True)
-class NumericSample:
-    """The numeric columns on the statistics sample (`limits.sample_rows`), NaN where missing."""
-
-    values: np.ndarray
-    rows: int
-
-
-@REGISTRY.helper("numeric_sample", requires=("table",))
-def numeric_sample(table: Table) -> NumericSample:
-    if not table.numeric:
-        raise NotApplicable("no numeric column")
-    rows = table.sample(table.limits.sample_rows)
-    values = table.numeric_matrix(rows)
-    return NumericSample(values, values.shape[0])
 
 
 # --- per-column moments on all rows (from the general scan) -------------------------------------
@@ -117,8 +101,7 @@ def nr_cor_attr(dep: Dependence) -> float:
 @REGISTRY.helper("target_cor", requires=("table", "numeric_sample"))
 def target_cor(table: Table, sample: NumericSample) -> np.ndarray:
     """|Pearson correlation| of each numeric column with the (regression) target."""
-    rows = table.sample(table.limits.sample_rows)
-    y = table.y if rows is None else table.y[rows]
+    y = table.y if sample.rows is None else table.y[sample.rows]
     x = sample.values - np.nanmean(sample.values, axis=0)
     x[np.isnan(x)] = 0.0
     yc = y - y.mean()
@@ -138,9 +121,9 @@ class Pca:
     first_scores: np.ndarray
 
 
-@REGISTRY.helper("pca", requires=("table",))
-def pca(table: Table) -> Pca:
-    design = table.design_matrix(table.sample(table.limits.sample_rows))
+@REGISTRY.helper("pca", requires=("table", "numeric_sample"))
+def pca(table: Table, sample: NumericSample) -> Pca:
+    design = table.design_matrix(sample.rows, sample.values.copy())
     if design.shape[1] == 0:
         raise NotApplicable("no non-constant column for PCA")
     z = (design - design.mean(axis=0)) / design.std(axis=0)
@@ -186,20 +169,22 @@ class Quantiles:
     distinct: np.ndarray
 
 
-@REGISTRY.helper("quantiles", requires=("numeric_sample",))
-def quantiles(sample: NumericSample) -> Quantiles:
-    ordered = np.sort(sample.values, axis=0)  # NaN sort last
-    present = np.count_nonzero(~np.isnan(ordered), axis=0)
+@REGISTRY.helper("quantiles", requires=("sorted_sample",))
+def quantiles(ordered: SortedSample) -> Quantiles:
+    present = ordered.present
     q1, q3 = np.full(present.size, np.nan), np.full(present.size, np.nan)
     outliers, distinct = np.zeros(present.size), np.zeros(present.size)
     for j, n in enumerate(present):
         if n == 0:
             continue
-        col = ordered[:n, j]
-        q1[j], q3[j] = np.quantile(col, [0.25, 0.75])
+        col = ordered.values[:n, j]
+        q1[j], q3[j] = ordered.quantiles(j, np.array([0.25, 0.75]))
         fence = 1.5 * (q3[j] - q1[j])
-        outliers[j] = np.count_nonzero(col < q1[j] - fence) + np.count_nonzero(col > q3[j] + fence)
-        distinct[j] = 1 + np.count_nonzero(np.diff(col))
+        # sorted, so the outliers are the head below the low fence and the tail above the high one
+        outliers[j] = (
+            np.searchsorted(col, q1[j] - fence) + n - np.searchsorted(col, q3[j] + fence, side="right")
+        )
+        distinct[j] = 1 + np.count_nonzero(col[1:] != col[:-1])
     return Quantiles(q1, q3, outliers, present, distinct)
 
 
@@ -218,6 +203,8 @@ def outlier_frac(q: Quantiles) -> float:
 @REGISTRY.feature("outlier_attr_frac", GROUP, ("quantiles",))
 def outlier_attr_frac(q: Quantiles) -> float:
     """Fraction of numeric columns with at least one Tukey outlier (pymfe's nr_outliers / nr_num)."""
+    if q.outliers.size == 0:
+        raise NotApplicable("no numeric column")
     return float(np.count_nonzero(q.outliers) / q.outliers.size)
 
 

@@ -1,4 +1,4 @@
-"""The typed view of one dataset that every meta-feature group reads: columns by kind, encoded target, samples."""
+"""The typed view of a dataset that the meta-feature groups read: columns by kind, target, samples."""
 
 from __future__ import annotations
 
@@ -77,9 +77,7 @@ class Table:
         column = self.frame[name]
         if rows is not None:
             column = column.iloc[rows]
-        if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(
-            column.dtype
-        ):
+        if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
             column = pd.to_numeric(column.astype("object"), errors="coerce")
         return column.to_numpy(dtype=np.float64, na_value=np.nan)
 
@@ -102,17 +100,18 @@ class Table:
             out[:, j] = self.numeric_column(name, rows)
         return out
 
-    def design_matrix(self, rows: np.ndarray | None) -> np.ndarray:
-        """Model input on `rows`: numeric columns median-imputed, categorical ones one-hot encoded.
+    def design_matrix(self, rows: np.ndarray | None, numeric: np.ndarray | None = None) -> np.ndarray:
+        """Model input on `rows`: numeric columns mean-imputed, categorical ones one-hot encoded.
 
+        `numeric` may pass `numeric_matrix(rows)` when the caller has it already (it is modified).
         Only the `limits.max_onehot_levels` most frequent levels of a categorical column get a
         column (the rest and missing values are all zeros); constant columns are left out.
         """
-        numeric = self.numeric_matrix(rows)
-        medians = np.nanmedian(numeric, axis=0) if numeric.shape[0] else np.zeros(0)
+        numeric = self.numeric_matrix(rows) if numeric is None else numeric
         holes = np.isnan(numeric)
         if holes.any():
-            numeric[holes] = np.take(np.nan_to_num(medians), np.nonzero(holes)[1])
+            means = np.nan_to_num(np.nanmean(numeric, axis=0))
+            numeric[holes] = np.take(means, np.nonzero(holes)[1])
         parts = [numeric]
         for name in self.categorical:
             codes = self.category_codes(name, rows)
@@ -120,8 +119,9 @@ class Table:
             top = np.argsort(-counts, kind="stable")[: self.limits.max_onehot_levels]
             parts.append((codes[:, None] == top[None, :]).astype(np.float64))
         design = np.hstack(parts) if len(parts) > 1 else numeric
-        varying = design.min(axis=0) < design.max(axis=0) if design.shape[0] else []
-        return np.asarray(design[:, varying], dtype=np.float64)
+        if design.shape[0] == 0:
+            return design
+        return design[:, design.min(axis=0) < design.max(axis=0)]
 
     def sample(self, size: int) -> np.ndarray | None:
         """Sorted row indices of a seeded random sample of `size` rows; None when all rows fit."""
@@ -215,4 +215,4 @@ def _infer(column: pd.Series) -> str:
     return "categorical"
 
 
-__all__ = ["COLUMN_TYPES", "CLASSIFICATION", "REGRESSION", "Limits", "Table", "build_table"]
+__all__ = ["CLASSIFICATION", "COLUMN_TYPES", "REGRESSION", "Limits", "Table", "build_table"]
