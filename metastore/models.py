@@ -51,6 +51,9 @@ class Dataset(Base):
     column_types: Mapped[dict[str, Any]] = mapped_column(
         doc="Column name -> numeric|categorical|boolean|id|constant, as intake decided."
     )
+    column_stats: Mapped[dict[str, Any]] = mapped_column(
+        doc="Column name -> {missing, unique}: what intake saw, so missing values are on record."
+    )
     origin_group: Mapped[str | None] = mapped_column(
         String(128), index=True, doc="Family of related datasets, held out together in evaluation."
     )

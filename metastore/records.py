@@ -34,6 +34,7 @@ class NewDataset:
     n_rows: int
     n_features: int
     column_types: dict[str, str]
+    column_stats: dict[str, dict[str, int]] = field(default_factory=dict)
     description: str = ""
     source: str = "upload"
     origin_group: str | None = None
@@ -54,6 +55,7 @@ class DatasetRecord:
     n_rows: int
     n_features: int
     column_types: dict[str, str]
+    column_stats: dict[str, dict[str, int]]
     origin_group: str | None
     raw_file: str | None
     file_format: str | None

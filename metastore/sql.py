@@ -85,6 +85,7 @@ class SqlMetaStore(MetaStore):
                     n_rows=new.n_rows,
                     n_features=new.n_features,
                     column_types=new.column_types,
+                    column_stats=new.column_stats,
                     origin_group=new.origin_group,
                     raw_file=new.raw_file,
                     file_format=new.file_format,
@@ -337,7 +338,9 @@ class SqlMetaStore(MetaStore):
                 ).all()
             )
             datasets_per_task = dict(
-                s.execute(select(m.Dataset.task_type, func.count()).group_by(m.Dataset.task_type))
+                s.execute(
+                    select(m.Dataset.task_type, func.count()).group_by(m.Dataset.task_type)
+                ).all()
             )
         possible = sum(per_task.get(t, 0) * n for t, n in datasets_per_task.items())
         return KnowledgeBaseStats(
@@ -429,6 +432,7 @@ class SqlMetaStore(MetaStore):
             n_rows=row.n_rows,
             n_features=row.n_features,
             column_types=dict(row.column_types),
+            column_stats=dict(row.column_stats),
             origin_group=row.origin_group,
             raw_file=row.raw_file,
             file_format=row.file_format,
