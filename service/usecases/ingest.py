@@ -120,12 +120,21 @@ def parse_table(filename: str | None, content: bytes) -> ParsedTable:
     return ParsedTable(frame, fmt)
 
 
+def _read_delimited(content: bytes, sep: str) -> pd.DataFrame:
+    raw_names = list(pd.read_csv(io.BytesIO(content), sep=sep, nrows=1, header=None).iloc[0])
+    frame = pd.read_csv(io.BytesIO(content), sep=sep, low_memory=False)
+    # pandas renames a repeated name "a" to "a.1"; a repeated column is an error, not a new one.
+    if len(set(map(str, raw_names))) != len(raw_names):
+        frame.columns = [str(c) for c in raw_names]
+    return frame
+
+
 def _read_csv(content: bytes) -> pd.DataFrame:
-    return pd.read_csv(io.BytesIO(content), sep=",", low_memory=False)
+    return _read_delimited(content, ",")
 
 
 def _read_tsv(content: bytes) -> pd.DataFrame:
-    return pd.read_csv(io.BytesIO(content), sep="\t", low_memory=False)
+    return _read_delimited(content, "\t")
 
 
 def _read_parquet(content: bytes) -> pd.DataFrame:
@@ -246,6 +255,11 @@ def prepare(
     X = frame.drop(columns=[target])
     n = len(X)
     column_types = {c: column_kind(X[c], n) for c in X.columns}
+    if all(kind in ("id", "constant") for kind in column_types.values()):
+        raise IntakeError(
+            "Every feature column is an identifier or constant, so there is nothing to learn "
+            f"from: {column_types}. Add informative columns."
+        )
     column_stats = {
         c: {"missing": int(X[c].isna().sum()), "unique": int(X[c].nunique())} for c in X.columns
     }
