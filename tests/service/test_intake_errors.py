@@ -66,7 +66,7 @@ def test_body_over_limit_is_413(small_limits_client: TestClient) -> None:
 
 def test_limit_counts_the_compressed_body(small_limits_client: TestClient) -> None:
     # 6000 rows are over the 50 kB limit as text but far under it compressed.
-    rows = b"a,y\n" + b"".join(f"{i % 13},{i % 7}.25\n".encode() for i in range(6000))
+    rows = b"a,y\n" + b"".join(f"{i % 13},{i % 7}.25\n".encode() for i in range(8000))
     assert len(rows) > 50_000
     r = small_limits_client.post(
         "/v1/datasets", files={"file": ("z.csv.gz", gzip.compress(rows))}, data={"target": "y"}
