@@ -16,6 +16,50 @@ from learners.metafeatures.registry import (
 from learners.metafeatures.table import Table
 
 GROUP = "general"
+
+# our name -> auto-sklearn 1.x name, for the simple meta-features auto-sklearn computes
+# (the class ones, marked by CLASS_ONLY, only for classification: 37 vs 31 features)
+AUTOSKLEARN_NAMES = {
+    "nr_inst": "NumberOfInstances",
+    "log_nr_inst": "LogNumberOfInstances",
+    "nr_class": "NumberOfClasses",
+    "nr_attr": "NumberOfFeatures",
+    "log_nr_attr": "LogNumberOfFeatures",
+    "nr_inst_with_missing": "NumberOfInstancesWithMissingValues",
+    "pct_inst_with_missing": "PercentageOfInstancesWithMissingValues",
+    "nr_attr_with_missing": "NumberOfFeaturesWithMissingValues",
+    "pct_attr_with_missing": "PercentageOfFeaturesWithMissingValues",
+    "nr_missing": "NumberOfMissingValues",
+    "pct_missing": "PercentageOfMissingValues",
+    "nr_num": "NumberOfNumericFeatures",
+    "nr_cat": "NumberOfCategoricalFeatures",
+    "ratio_num_to_cat": "RatioNumericalToNominal",
+    "ratio_cat_to_num": "RatioNominalToNumerical",
+    "dataset_ratio": "DatasetRatio",
+    "log_dataset_ratio": "LogDatasetRatio",
+    "inv_dataset_ratio": "InverseDatasetRatio",
+    "log_inv_dataset_ratio": "LogInverseDatasetRatio",
+    "class_prob.min": "ClassProbabilityMin",
+    "class_prob.max": "ClassProbabilityMax",
+    "class_prob.mean": "ClassProbabilityMean",
+    "class_prob.std": "ClassProbabilitySTD",
+    "symbols.min": "SymbolsMin",
+    "symbols.max": "SymbolsMax",
+    "symbols.mean": "SymbolsMean",
+    "symbols.std": "SymbolsSTD",
+    "symbols.sum": "SymbolsSum",
+    "kurtosis.min": "KurtosisMin",
+    "kurtosis.max": "KurtosisMax",
+    "kurtosis.mean": "KurtosisMean",
+    "kurtosis.std": "KurtosisSTD",
+    "skewness.min": "SkewnessMin",
+    "skewness.max": "SkewnessMax",
+    "skewness.mean": "SkewnessMean",
+    "skewness.std": "SkewnessSTD",
+    "class_ent": "ClassEntropy",
+}
+CLASS_ONLY = frozenset({"nr_class", "class_prob.min", "class_prob.max", "class_prob.mean",
+                        "class_prob.std", "class_ent"})  # fmt: skip
 CLS = (CLASSIFICATION,)
 REG = (REGRESSION,)
 

@@ -101,7 +101,7 @@ def distances(
     used = shared @ weights
     with np.errstate(all="ignore"):
         result = np.sqrt((diff * diff) @ weights / used)
-    result[used < min_overlap * weights.sum()] = np.inf
+    result[(used <= 0) | (used < min_overlap * weights.sum())] = np.inf
     if versions is not None:
         if len(versions) != len(stored):
             raise ValueError(f"{len(versions)} versions for {len(stored)} stored vectors")

@@ -1,0 +1,58 @@
+"""Entropies, mutual information and the discretisation, against hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from learners.metafeatures import extract
+from learners.metafeatures.info_theory import entropy_bits, equal_frequency_codes
+
+
+def test_a_copy_of_the_target_carries_all_its_information():
+    X = pd.DataFrame({"same": [0, 0, 1, 1, 2, 2, 3, 3], "noise": [0, 1, 0, 1, 0, 1, 0, 1]})
+    y = np.array([0, 0, 1, 1, 0, 0, 1, 1])
+    v = extract(X, y, {"same": "categorical", "noise": "categorical"}, groups=["info_theory"])
+    v = v.values
+    # same: H=2, joint with y = 2, MI = 1; noise: H=1, joint = 2, MI = 0
+    assert v["attr_ent.max"] == pytest.approx(2.0) and v["attr_ent.min"] == pytest.approx(1.0)
+    assert v["joint_ent.mean"] == pytest.approx(2.0)
+    assert v["mut_inf.max"] == pytest.approx(1.0) and v["mut_inf.min"] == pytest.approx(0.0)
+    assert v["eq_num_attr"] == pytest.approx(2 * 1.0 / 1.0)
+    assert v["ns_ratio"] == pytest.approx((3.0 - 1.0) / 1.0)
+
+
+def test_independent_columns_give_no_equivalent_number():
+    X = pd.DataFrame({"noise": [0, 1, 0, 1]})
+    result = extract(X, np.array([0, 0, 1, 1]), {"noise": "categorical"}, groups=["info_theory"])
+    assert np.isnan(result.values["eq_num_attr"])
+    assert "no column shares information" in result.failures["eq_num_attr"]
+
+
+def test_discretisation_matches_pymfe_definition():
+    rng = np.random.default_rng(0)
+    x = np.round(rng.exponential(size=500), 1)
+    bins = int(500 ** (1 / 3))
+    cuts = np.quantile(x, np.linspace(0, 1, bins + 1)[1:])
+    cuts = np.unique(cuts[np.append(True, np.diff(cuts) > 1e-8)])
+    np.testing.assert_array_equal(equal_frequency_codes(x, bins), np.digitize(x, cuts, right=True))
+
+
+def test_missing_values_are_a_level_of_their_own():
+    codes = equal_frequency_codes(np.array([1.0, 2.0, np.nan, 3.0, 4.0]), 2)
+    assert codes[2] == codes.max() and np.unique(codes).size == 3
+
+
+def test_entropy_in_bits():
+    assert entropy_bits(np.array([5, 5])) == pytest.approx(1.0)
+    assert entropy_bits(np.array([1, 1, 1, 1, 0])) == pytest.approx(2.0)
+
+
+def test_regression_discretises_the_target(diabetes):
+    X, y = diabetes
+    v = extract(X, y, task_type="regression", groups=["info_theory"]).values
+    bins = int(len(y) ** (1 / 3))
+    # equal-frequency bins: the target entropy is close to log2(bins), never above
+    assert np.log2(bins) - 0.1 < v["target_ent"] <= np.log2(bins) + 1e-9
+    assert 0 < v["mut_inf.mean"] < v["attr_ent.mean"]
