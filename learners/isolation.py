@@ -1,0 +1,181 @@
+"""Run functions in a forked child with a hard wall-clock limit per function (SIGKILL on overrun).
+
+One child runs a whole batch, streaming one result per function back through a pipe, so the
+cost of forking (and of the copy-on-write faults that follow) is paid once per batch rather than
+once per fit; when a function overruns its limit the child is killed and a fresh one continues
+with the next function.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import select
+import signal
+import struct
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Literal
+
+Status = Literal["ok", "failed", "timeout", "skipped"]
+Outcome = tuple[Status, Any]
+_HEADER = struct.Struct("<Q")
+
+
+def error_message(err: BaseException) -> str:
+    """``Type: message`` plus the innermost frame, short enough to store per cell."""
+    frames = traceback.extract_tb(err.__traceback__)
+    where = f" (at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
+    return f"{type(err).__name__}: {err}"[:2000] + where
+
+
+def run_inline(fn: Callable[[], Any]) -> Outcome:
+    """Run ``fn`` here with warnings silenced; an exception becomes ``("failed", message)``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return "ok", fn()
+    except Exception as err:
+        return "failed", error_message(err)
+
+
+def _run_sequence(
+    fns: Sequence[Callable[[], Any]], groups: Sequence[Hashable], start: int,
+    bad: set[Hashable], emit: Callable[[int, Outcome], None],
+) -> None:
+    """Run ``fns[start:]``; skip a function whose group already failed or timed out."""
+    for i in range(start, len(fns)):
+        if groups[i] in bad:
+            outcome: Outcome = ("skipped", None)
+        else:
+            outcome = run_inline(fns[i])
+            if outcome[0] != "ok":
+                bad.add(groups[i])
+        emit(i, outcome)
+
+
+def run_inline_many(fns: Sequence[Callable[[], Any]], groups: Sequence[Hashable]) -> list[Outcome]:
+    """In-process version of ``run_forked_many``: same skipping, no time limit."""
+    out: list[Outcome] = [("skipped", None)] * len(fns)
+
+    def emit(i: int, outcome: Outcome) -> None:
+        out[i] = outcome
+
+    _run_sequence(fns, groups, 0, set(), emit)
+    return out
+
+
+def _child(fns: Sequence[Callable[[], Any]], groups: Sequence[Hashable], start: int,
+           bad: set[Hashable], write_fd: int) -> None:  # pragma: no cover - runs in the child
+    try:
+        pipe = os.fdopen(write_fd, "wb", buffering=0)
+
+        def emit(i: int, outcome: Outcome) -> None:
+            try:
+                data = pickle.dumps((i, outcome))
+            except Exception as err:
+                data = pickle.dumps((i, ("failed", f"result not picklable: {err}")))
+            pipe.write(_HEADER.pack(len(data)) + data)
+
+        _run_sequence(fns, groups, start, bad, emit)
+        pipe.close()
+    finally:
+        os._exit(0)
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+
+
+def _read_messages(buffer: bytearray) -> list[tuple[int, Outcome]]:
+    """Pop every complete length-prefixed message from ``buffer``."""
+    out = []
+    while len(buffer) >= _HEADER.size:
+        (size,) = _HEADER.unpack_from(buffer)
+        if len(buffer) < _HEADER.size + size:
+            break
+        out.append(pickle.loads(bytes(buffer[_HEADER.size:_HEADER.size + size])))
+        del buffer[:_HEADER.size + size]
+    return out
+
+
+def _supervise(pid: int, read_fd: int, start: int, n: int, time_limit_s: float,
+               out: list[Outcome | None]) -> tuple[int, Status | None]:
+    """Collect results until the child ends; returns (first index without one, why)."""
+    buffer = bytearray()
+    current = start
+    deadline = time.monotonic() + time_limit_s
+    while current < n:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            _kill(pid)
+            return current, "timeout"
+        ready, _, _ = select.select([read_fd], [], [], remaining)
+        if not ready:
+            continue
+        chunk = os.read(read_fd, 1 << 16)
+        if not chunk:
+            os.waitpid(pid, 0)
+            return current, "failed"
+        buffer.extend(chunk)
+        for i, outcome in _read_messages(buffer):
+            out[i] = outcome
+            current = i + 1
+            deadline = time.monotonic() + time_limit_s
+    os.waitpid(pid, 0)
+    return current, None
+
+
+def run_forked_many(
+    fns: Sequence[Callable[[], Any]], groups: Sequence[Hashable], time_limit_s: float
+) -> list[Outcome]:
+    """Run each function in a forked child, at most ``time_limit_s`` seconds each.
+
+    Functions run in order; once one of a group fails or times out, the rest of that group is
+    ``("skipped", None)``. A time-out gives ``("timeout", None)``; a child that dies (e.g. killed
+    for memory) gives ``("failed", message)`` for the function it was running. Uses ``os.fork``
+    directly (not multiprocessing) so that it works inside daemonic processes like Dask workers.
+    """
+    if len(fns) != len(groups):
+        raise ValueError(f"{len(fns)} functions but {len(groups)} groups; give one group each")
+    out: list[Outcome | None] = [None] * len(fns)
+    bad: set[Hashable] = set()
+    start = 0
+    while start < len(fns):
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            os.close(read_fd)
+            _child(fns, groups, start, bad, write_fd)
+        os.close(write_fd)
+        try:
+            stopped, why = _supervise(pid, read_fd, start, len(fns), time_limit_s, out)
+        finally:
+            os.close(read_fd)
+        bad.update(groups[i] for i in range(start, stopped) if out[i][0] != "ok")
+        if why is None:
+            break
+        out[stopped] = ("timeout", None) if why == "timeout" else (
+            "failed", "evaluation process died without a result; likely killed for memory")
+        bad.add(groups[stopped])
+        start = stopped + 1
+    return [o if o is not None else ("skipped", None) for o in out]
+
+
+def run_many(
+    fns: Sequence[Callable[[], Any]], groups: Sequence[Hashable], time_limit_s: float,
+    isolation: str,
+) -> list[Outcome]:
+    """Dispatch to ``run_forked_many`` (POSIX) or ``run_inline_many`` (no time limit)."""
+    if isolation == "fork":
+        if not hasattr(os, "fork"):
+            raise RuntimeError("isolation='fork' needs os.fork (POSIX); use isolation='none'")
+        return run_forked_many(fns, groups, time_limit_s)
+    if isolation == "none":
+        return run_inline_many(fns, groups)
+    raise ValueError(f"isolation={isolation!r}; use 'fork' or 'none'")

@@ -1,0 +1,88 @@
+"""Candidate pools: per family the library default plus a seeded scrambled-Sobol design."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ConfigSpace import Configuration
+from ConfigSpace.hyperparameters import CategoricalHyperparameter, NumericalHyperparameter
+from ConfigSpace.util import deactivate_inactive_hyperparameters
+from scipy.stats import qmc
+
+from learners.spaces import SearchSpace, get_space
+from learners.spaces.base import plain
+
+#: Sobol points per family beyond the default; a power of two keeps the design balanced.
+POOL_SIZE = 32
+POOL_SEED = 20240
+_MAX_DRAWS = 16
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """One named configuration of a pool: ``lightgbm-default`` or ``lightgbm-sobol-07``."""
+
+    name: str
+    family: str
+    task_type: str
+    space_version: int
+    values: dict[str, Any] = field(hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "family": self.family,
+            "task_type": self.task_type,
+            "space_version": self.space_version,
+            "values": dict(self.values),
+        }
+
+
+def _value(hp: Any, u: float) -> Any:
+    """Map a unit-interval coordinate to a value of ``hp`` (log scale and integers respected)."""
+    if isinstance(hp, CategoricalHyperparameter):
+        return hp.choices[min(int(u * len(hp.choices)), len(hp.choices) - 1)]
+    if isinstance(hp, NumericalHyperparameter):
+        return plain(hp.to_value(np.float64(u)))
+    raise TypeError(f"hyperparameter {hp.name!r} of type {type(hp).__name__} has no Sobol mapping")
+
+
+def sobol_configs(space: SearchSpace, n: int = POOL_SIZE, seed: int = POOL_SEED) -> list[dict]:
+    """``n`` distinct configurations of ``space`` from a scrambled Sobol design.
+
+    The same seed gives the same list. Small discrete spaces (k-NN) map several Sobol points
+    to one configuration; those repeats, and the default, are skipped in favour of later points.
+    """
+    hps = list(space.configspace.values())
+    sampler = qmc.Sobol(d=len(hps), scramble=True, seed=seed)
+    seen = {_key(space.default())}
+    configs: list[dict] = []
+    for _ in range(_MAX_DRAWS):
+        for row in sampler.random(n):
+            values = {hp.name: _value(hp, float(u)) for hp, u in zip(hps, row, strict=True)}
+            active = deactivate_inactive_hyperparameters(values, space.configspace)
+            config = space.to_dict(Configuration(space.configspace, values=dict(active)))
+            if _key(config) not in seen:
+                seen.add(_key(config))
+                configs.append(config)
+            if len(configs) == n:
+                return configs
+    raise ValueError(f"space {space.name} has fewer than {n} distinct configurations")
+
+
+def _key(config: dict) -> str:
+    return json.dumps(config, sort_keys=True)
+
+
+def pool(family: str, task_type: str, n: int = POOL_SIZE, seed: int = POOL_SEED) -> list[PoolConfig]:
+    """The default plus ``n`` Sobol configurations of one family, named ``{family}-sobol-NN``."""
+    space = get_space(family, task_type)
+    width = max(2, len(str(n - 1)))
+    items = [PoolConfig(f"{family}-default", family, task_type, space.version, space.default())]
+    for i, values in enumerate(sobol_configs(space, n, seed)):
+        name = f"{family}-sobol-{i:0{width}d}"
+        items.append(PoolConfig(name, family, task_type, space.version, values))
+    return items

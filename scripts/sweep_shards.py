@@ -1,0 +1,94 @@
+"""Run the knowledge-base sweep now, one Parquet shard per (dataset, family), resumably.
+
+Writes ``var/sweep/<protocol id>/<dataset>__<family>.parquet`` (git-ignored) and skips shards
+that already exist, so it can be stopped and restarted at will; the metastore ingests the shards
+later. One process, one core: run it as
+
+    nohup nice -n 5 env OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \\
+        .venv/bin/python scripts/sweep_shards.py >> var/sweep/sweep.log 2>&1 &
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from learners.datasets import SKLEARN_DATASETS, DatasetRef, list_pmlb, load_sklearn  # noqa: E402
+from learners.evaluate import SWEEP_PROTOCOL  # noqa: E402
+from learners.spaces import FAMILIES  # noqa: E402
+from learners.sweep import Shard, plan, run_shard  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pmlb_rows(root: Path) -> list[tuple[DatasetRef, str, int, int]]:
+    index = root / "index.csv"
+    present = set(list_pmlb(root))
+    with index.open() as f:
+        rows = [r for r in csv.DictReader(f) if r["dataset"] in present]
+    return [(DatasetRef(r["dataset"], "pmlb", str(root)), r["task"], int(r["n_instances"]),
+             int(r["n_features"])) for r in rows]
+
+
+def _sklearn_rows() -> list[tuple[DatasetRef, str, int, int]]:
+    out = []
+    for name in SKLEARN_DATASETS:
+        data = load_sklearn(name)
+        out.append((DatasetRef(name, "sklearn"), data.task_type, *map(int, data.X.shape)))
+    return out
+
+
+def shard_path(out: Path, shard: Shard) -> Path:
+    return out / f"{shard.dataset.name}__{shard.family}.parquet"
+
+
+def write_shard(path: Path, records: list[dict]) -> None:
+    """Write atomically (temp file + rename) so a killed run never leaves half a shard."""
+    frame = pd.DataFrame(records)
+    frame["config"] = [json.dumps(c, sort_keys=True) for c in frame["config"]]
+    tmp = path.with_suffix(".tmp")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pmlb", type=Path, default=ROOT.parent / "shared/data/pmlb")
+    parser.add_argument("--out", type=Path, default=ROOT / "var/sweep")
+    parser.add_argument("--families", nargs="*", default=list(FAMILIES))
+    parser.add_argument("--datasets", nargs="*", help="only these dataset names")
+    parser.add_argument("--max-shards", type=int, default=None, help="stop after this many")
+    args = parser.parse_args(argv)
+
+    out = args.out / SWEEP_PROTOCOL.id
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "protocol.json").write_text(json.dumps(SWEEP_PROTOCOL.to_dict(), indent=2))
+    rows = _pmlb_rows(args.pmlb) + _sklearn_rows()
+    if args.datasets:
+        rows = [r for r in rows if r[0].name in set(args.datasets)]
+    done = {tuple(p.stem.split("__", 1)) for p in out.glob("*.parquet")}
+    shards = plan(rows, SWEEP_PROTOCOL, args.families, done)[: args.max_shards]
+    print(f"{len(done)} shards stored, {len(shards)} to run -> {out}", flush=True)
+    start = time.time()
+    for i, shard in enumerate(shards, 1):
+        t0 = time.time()
+        records = run_shard(shard, SWEEP_PROTOCOL)
+        write_shard(shard_path(out, shard), records)
+        status = pd.Series([r["status"] for r in records]).value_counts().to_dict()
+        elapsed = time.time() - start
+        print(f"[{i}/{len(shards)}] {shard.dataset.name} {shard.family} "
+              f"{time.time() - t0:.1f}s {status} elapsed={elapsed / 60:.1f}min", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

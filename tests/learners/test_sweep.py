@@ -1,0 +1,59 @@
+"""The sweep core: planning order, resumption, picklable shards and flat records."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from learners.datasets import DatasetRef, load_sklearn
+from learners.evaluate import Cell, Protocol
+from learners.spaces import FAMILIES
+from learners.sweep import plan, run_cells, run_shard
+
+PROTOCOL = Protocol(name="test")
+ROWS = [
+    (DatasetRef("big", "pmlb", "/x"), "classification", 50_000, 20),
+    (DatasetRef("small", "pmlb", "/x"), "regression", 100, 5),
+    (DatasetRef("mid", "pmlb", "/x"), "classification", 1000, 10),
+]
+
+
+def test_plan_orders_small_datasets_first_with_all_families_together():
+    shards = plan(ROWS, PROTOCOL)
+    assert len(shards) == 3 * len(FAMILIES)
+    assert [s.dataset.name for s in shards[:: len(FAMILIES)]] == ["small", "mid", "big"]
+    assert [s.family for s in shards[: len(FAMILIES)]] == list(FAMILIES)
+    assert shards[0].task_type == "regression"
+
+
+def test_plan_skips_what_is_done_and_unknown_families_raise():
+    shards = plan(ROWS, PROTOCOL, families=["knn", "svm"], done={("small", "knn")})
+    assert [s.key for s in shards] == [("small", "svm"), ("mid", "knn"), ("mid", "svm"),
+                                       ("big", "knn"), ("big", "svm")]
+    with pytest.raises(ValueError, match="catboost"):
+        plan(ROWS, PROTOCOL, families=["catboost"])
+
+
+def test_run_shard_from_a_pickled_shard_gives_one_record_per_pool_config():
+    rows = [(DatasetRef("sklearn_iris", "sklearn"), "classification", 150, 4)]
+    (shard,) = plan(rows, PROTOCOL, families=["knn"])
+    records = run_shard(pickle.loads(pickle.dumps(shard)), PROTOCOL)
+    assert len(records) == 33
+    assert records[0]["config_name"] == "knn-default"
+    assert {r["dataset"] for r in records} == {"sklearn_iris"}
+    assert {r["origin_group"] for r in records} == {"iris"}
+    assert {r["status"] for r in records} == {"ok"}
+    assert records[0]["metric_accuracy"] > 0.85
+    assert records[0]["protocol"] == "test-v1"
+
+
+def test_run_cells_records_failures_alongside_results():
+    data = load_sklearn("sklearn_diabetes")
+    cells = [Cell("linear", {"alpha": 0.01, "l1_ratio": 0.5}, "ok-one"),
+             Cell("mlp", {"n_layers": 2, "n_units": 256, "activation": "tanh", "alpha": 1e-7,
+                          "learning_rate_init": 1e-4}, "slow-one")]
+    records = run_cells(data, cells, Protocol(name="t", time_limit_s=0.3))
+    assert [r["status"] for r in records] == ["ok", "timeout"]
+    assert records[0]["metric_r2"] > 0.3
+    assert records[1]["error"].startswith("fit + predict exceeded")
