@@ -87,6 +87,7 @@ class EvaluationResult:
     n_test: int = 0
     n_fits: int = 0
     config_name: str | None = None
+    space_version: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Flat record: metric columns are ``metric_<name>``, NaN where not measured."""
@@ -375,10 +376,11 @@ def evaluate_many(
     per_cell = len(splits)
     return [
         _aggregate(
-            EvaluationResult(c.family, task_type, vals, protocol.id, "ok", config_name=c.name),
+            EvaluationResult(c.family, task_type, vals, protocol.id, "ok", config_name=c.name,
+                             space_version=space.version),
             outcomes[k * per_cell:(k + 1) * per_cell], splits, protocol,
         )
-        for k, (c, vals) in enumerate(zip(cells, values, strict=True))
+        for k, (c, vals, space) in enumerate(zip(cells, values, spaces, strict=True))
     ]
 
 
@@ -411,5 +413,5 @@ def _aggregate(
 #: behind the caps and the time limit).
 SWEEP_PROTOCOL = Protocol(
     name="kb-holdout", version=1, kind="holdout", test_size=1 / 3, seeds=(0,),
-    max_train_rows=2000, max_test_rows=1000, time_limit_s=20.0,
+    max_train_rows=1000, max_test_rows=1000, time_limit_s=10.0,
 )

@@ -59,7 +59,7 @@ def run_cells(
         record = result.to_dict()
         record.update(dataset=data.name, origin_group=data.origin_group, source=data.source,
                       n_rows=int(data.X.shape[0]), n_features=int(data.X.shape[1]),
-                      finished_at=started, host=host)
+                      started_at=started, host=host)
         records.append(record)
     return records
 

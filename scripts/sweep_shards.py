@@ -22,10 +22,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from learners.datasets import SKLEARN_DATASETS, DatasetRef, list_pmlb, load_sklearn  # noqa: E402
-from learners.evaluate import SWEEP_PROTOCOL  # noqa: E402
-from learners.spaces import FAMILIES  # noqa: E402
-from learners.sweep import Shard, plan, run_shard  # noqa: E402
+from learners.datasets import SKLEARN_DATASETS, DatasetRef, list_pmlb, load_sklearn
+from learners.evaluate import SWEEP_PROTOCOL
+from learners.spaces import FAMILIES
+from learners.sweep import Shard, plan, run_shard
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time()
     for i, shard in enumerate(shards, 1):
         t0 = time.time()
-        records = run_shard(shard, SWEEP_PROTOCOL)
+        try:
+            records = run_shard(shard, SWEEP_PROTOCOL)
+        except Exception as err:  # a broken dataset must not stop the sweep; rerun retries it
+            print(f"[{i}/{len(shards)}] {shard.dataset.name} {shard.family} ERROR "
+                  f"{type(err).__name__}: {err}", flush=True)
+            continue
         write_shard(shard_path(out, shard), records)
         status = pd.Series([r["status"] for r in records]).value_counts().to_dict()
         elapsed = time.time() - start

@@ -1,10 +1,9 @@
-"""Small mixed-type tables (numeric + categorical columns, NaNs) shared by the learners tests."""
+"""Small mixed-type tables (numeric + categorical columns, NaNs) for the harness tests."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 
 def mixed_table(task_type: str, n_classes: int = 2, n: int = 120, seed: int = 0):
@@ -30,17 +29,3 @@ def mixed_table(task_type: str, n_classes: int = 2, n: int = 120, seed: int = 0)
         y = np.array(["abcdefg"[k] for k in np.digitize(signal, cuts)])
     return X, y, types
 
-
-@pytest.fixture
-def binary_table():
-    return mixed_table("classification", 2)
-
-
-@pytest.fixture
-def multiclass_table():
-    return mixed_table("classification", 3)
-
-
-@pytest.fixture
-def regression_table():
-    return mixed_table("regression")

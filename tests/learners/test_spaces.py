@@ -15,7 +15,7 @@ from learners.spaces import (
     UnknownFamilyError,
     get_space,
 )
-from tests.learners.conftest import mixed_table
+from tests.learners.tables import mixed_table
 
 ALL = [(f, t) for f in FAMILIES for t in TASK_TYPES]
 
@@ -60,7 +60,7 @@ def test_default_is_the_library_default(family, task_type, expected):
 
 
 def test_default_lightgbm_pipeline_has_library_values():
-    X, _, types = mixed_table("classification")
+    _, _, types = mixed_table("classification")
     model = get_space("lightgbm", "classification").build(
         get_space("lightgbm", "classification").default(), types, seed=3
     )
