@@ -143,6 +143,7 @@ class GradientMetaLearner(MetaLearner):
 
     def adapt(self, support_x: Tensor, support_y: Tensor, *, steps: int | None = None) -> nn.Module:
         """Adapt to one task's support set; returns a plain ``nn.Module`` ready to predict."""
+        self._check_fitted()
         sx, sy = self._as_inputs(support_x, support_y, batched=False)
         return self.adapt_batch(sx.unsqueeze(0), sy.unsqueeze(0), steps=steps).module(0)
 

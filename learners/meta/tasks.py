@@ -185,15 +185,24 @@ class NWayKShotTasks:
 
 
 def gaussian_classes(
-    n_classes: int, per_class: int, n_features: int, seed: int, spread: float = 1.0
+    n_classes: int,
+    per_class: int,
+    n_features: int,
+    seed: int,
+    spread: float = 1.0,
+    noise_features: int = 0,
+    noise_scale: float = 3.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic pool of ``n_classes`` Gaussian clusters for N-way K-shot experiments.
 
-    Class centres are drawn from N(0, I); points are centre + ``spread`` * N(0, I) noise in
-    ``n_features`` dimensions. Returns ``(x, y)`` as float32 and int64 arrays.
+    Class centres are drawn from N(0, I) in ``n_features`` dimensions and points are centre +
+    ``spread`` * N(0, I). ``noise_features`` extra columns of N(0, ``noise_scale``^2) carry no class
+    information: an embedding that learns to ignore them beats raw distances, which is what
+    meta-training a ProtoNet on this pool should find. Returns float32 ``x`` and int64 ``y``.
     """
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(n_classes, n_features))
     y = np.repeat(np.arange(n_classes), per_class)
     x = centres[y] + spread * rng.normal(size=(len(y), n_features))
-    return x.astype(np.float32), y.astype(np.int64)
+    noise = noise_scale * rng.normal(size=(len(y), noise_features))
+    return np.hstack([x, noise]).astype(np.float32), y.astype(np.int64)
