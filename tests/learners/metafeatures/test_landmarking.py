@@ -6,6 +6,9 @@ import pytest
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.naive_bayes import GaussianNB
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from learners.metafeatures import extract, feature_names
@@ -22,6 +25,7 @@ def wine_landmarks(wine):
         ("landmark.naive_bayes", GaussianNB()),
         ("landmark.lda", LinearDiscriminantAnalysis()),
         ("landmark.best_node", DecisionTreeClassifier(max_depth=1, random_state=0)),
+        ("landmark.one_nn", make_pipeline(StandardScaler(), KNeighborsClassifier(1))),
     ],
 )
 def test_scores_equal_ten_fold_cross_validation(wine, wine_landmarks, name, model):
@@ -37,9 +41,11 @@ def test_scores_are_accuracies_in_a_plausible_order(wine_landmarks):
 
 
 def test_seed_decides_the_random_node(breast_cancer):
-    first = extract(*breast_cancer, groups=["landmarking"], seed=1).values
-    again = extract(*breast_cancer, groups=["landmarking"], seed=1).values
-    assert first == again
+    def random_node(seed: int) -> float:
+        return extract(*breast_cancer, groups=["landmarking"], seed=seed).values["landmark.random_node"]
+
+    assert random_node(1) == random_node(1)
+    assert len({random_node(seed) for seed in range(4)}) > 1
 
 
 def test_regression_uses_regressors_scored_by_r2(diabetes):
