@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -161,3 +162,32 @@ def all_refs(pmlb_root: str | Path | None) -> list[DatasetRef]:
     """References to every PMLB dataset under ``pmlb_root`` plus scikit-learn's bundled ones."""
     refs = [DatasetRef(n, "pmlb", str(pmlb_root)) for n in list_pmlb(pmlb_root)] if pmlb_root else []
     return refs + [DatasetRef(n, "sklearn") for n in SKLEARN_DATASETS]
+
+
+def _pmlb_catalog(root: Path) -> list[tuple[DatasetRef, str, int, int]]:
+    """Sizes from PMLB's ``index.csv`` when present, else from loading each file."""
+    names = list_pmlb(root)
+    index = root / "index.csv"
+    if index.exists():
+        with index.open() as f:
+            rows = {r["dataset"]: r for r in csv.DictReader(f)}
+        if all(n in rows for n in names):
+            return [(DatasetRef(n, "pmlb", str(root)), rows[n]["task"],
+                     int(rows[n]["n_instances"]), int(rows[n]["n_features"])) for n in names]
+    out = []
+    for name in names:
+        data = load_pmlb(name, root)
+        out.append((DatasetRef(name, "pmlb", str(root)), data.task_type, *data.X.shape))
+    return out
+
+
+def catalog(
+    pmlb_root: str | Path | None, include_sklearn: bool = True
+) -> list[tuple[DatasetRef, str, int, int]]:
+    """(reference, task type, rows, features) for every dataset: what ``sweep.plan`` takes."""
+    out = _pmlb_catalog(Path(pmlb_root)) if pmlb_root else []
+    if include_sklearn:
+        for name in SKLEARN_DATASETS:
+            data = load_sklearn(name)
+            out.append((DatasetRef(name, "sklearn"), data.task_type, *data.X.shape))
+    return out

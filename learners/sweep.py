@@ -11,7 +11,10 @@ import platform
 import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from learners.datasets import Dataset, DatasetRef
 from learners.evaluate import Cell, Protocol, evaluate_many
@@ -102,3 +105,11 @@ def plan(
 def pools_for(task_type: str, families: Sequence[str] = FAMILIES) -> dict[str, list[PoolConfig]]:
     """Every family's pool for one task type (what the metastore stores as configurations)."""
     return {f: pool(f, task_type) for f in families}
+
+
+def read_shards(folder: str | Path) -> pd.DataFrame:
+    """Concatenate the ``*.parquet`` shards of a sweep folder (``config`` stays a JSON string)."""
+    paths = sorted(Path(folder).glob("*.parquet"))
+    if not paths:
+        raise FileNotFoundError(f"no *.parquet shards in {folder}; run scripts/sweep_shards.py")
+    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)

@@ -11,7 +11,6 @@ later. One process, one core: run it as
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -22,29 +21,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from learners.datasets import SKLEARN_DATASETS, DatasetRef, list_pmlb, load_sklearn
+from learners.datasets import catalog
 from learners.evaluate import SWEEP_PROTOCOL
 from learners.spaces import FAMILIES
 from learners.sweep import Shard, plan, run_shard
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _pmlb_rows(root: Path) -> list[tuple[DatasetRef, str, int, int]]:
-    index = root / "index.csv"
-    present = set(list_pmlb(root))
-    with index.open() as f:
-        rows = [r for r in csv.DictReader(f) if r["dataset"] in present]
-    return [(DatasetRef(r["dataset"], "pmlb", str(root)), r["task"], int(r["n_instances"]),
-             int(r["n_features"])) for r in rows]
-
-
-def _sklearn_rows() -> list[tuple[DatasetRef, str, int, int]]:
-    out = []
-    for name in SKLEARN_DATASETS:
-        data = load_sklearn(name)
-        out.append((DatasetRef(name, "sklearn"), data.task_type, *map(int, data.X.shape)))
-    return out
 
 
 def shard_path(out: Path, shard: Shard) -> Path:
@@ -72,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out / SWEEP_PROTOCOL.id
     out.mkdir(parents=True, exist_ok=True)
     (out / "protocol.json").write_text(json.dumps(SWEEP_PROTOCOL.to_dict(), indent=2))
-    rows = _pmlb_rows(args.pmlb) + _sklearn_rows()
+    rows = catalog(args.pmlb)
     if args.datasets:
         rows = [r for r in rows if r[0].name in set(args.datasets)]
     done = {tuple(p.stem.split("__", 1)) for p in out.glob("*.parquet")}
@@ -80,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(done)} shards stored, {len(shards)} to run -> {out}", flush=True)
     start = time.time()
     for i, shard in enumerate(shards, 1):
+        if shard_path(out, shard).exists():  # written meanwhile by another run
+            continue
         t0 = time.time()
         try:
             records = run_shard(shard, SWEEP_PROTOCOL)

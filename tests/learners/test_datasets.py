@@ -14,6 +14,7 @@ from learners.datasets import (
     DatasetNotFoundError,
     DatasetRef,
     all_refs,
+    catalog,
     load_pmlb,
     load_sklearn,
     origin_group,
@@ -113,3 +114,11 @@ def test_real_pmlb_dataset_and_listing():
     assert set(data.column_types.values()) == {"categorical"}
     refs = all_refs(PMLB)
     assert len(refs) == 196 + 5
+
+
+def test_catalog_sizes_without_an_index_file(tmp_path):
+    _write_pmlb(tmp_path, "toy")
+    entries = catalog(tmp_path)
+    assert entries[0] == (DatasetRef("toy", "pmlb", str(tmp_path)), "classification", 4, 3)
+    assert [e[0].name for e in entries[1:]] == list(SKLEARN_DATASETS)
+    assert catalog(tmp_path, include_sklearn=False) == entries[:1]

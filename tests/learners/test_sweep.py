@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pickle
 
+import pandas as pd
 import pytest
 
 from learners.datasets import DatasetRef, load_sklearn
 from learners.evaluate import Cell, Protocol
 from learners.spaces import FAMILIES
-from learners.sweep import plan, run_cells, run_shard
+from learners.sweep import plan, read_shards, run_cells, run_shard
 
 PROTOCOL = Protocol(name="test")
 ROWS = [
@@ -57,3 +58,12 @@ def test_run_cells_records_failures_alongside_results():
     assert [r["status"] for r in records] == ["ok", "timeout"]
     assert records[0]["metric_r2"] > 0.3
     assert records[1]["error"].startswith("fit + predict exceeded")
+
+
+def test_read_shards_concatenates_and_names_the_folder_when_empty(tmp_path):
+    pd.DataFrame({"dataset": ["a"], "status": ["ok"]}).to_parquet(tmp_path / "a__knn.parquet")
+    pd.DataFrame({"dataset": ["b"], "status": ["timeout"]}).to_parquet(tmp_path / "b__knn.parquet")
+    frame = read_shards(tmp_path)
+    assert frame.to_dict("list") == {"dataset": ["a", "b"], "status": ["ok", "timeout"]}
+    with pytest.raises(FileNotFoundError, match="empty"):
+        read_shards(tmp_path / "empty")
