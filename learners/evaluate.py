@@ -31,9 +31,10 @@ class Protocol:
     ``kind='holdout'`` splits once per seed (stratified for classification, ``test_size`` of
     the rows for testing); ``kind='kfold'`` runs ``n_splits`` folds per seed. Training sets are
     capped at ``max_train_rows`` and test sets at ``max_test_rows`` by a seeded (stratified)
-    subsample, identical for every configuration. Each fit runs in a forked child killed after
-    ``time_limit_s`` seconds (``isolation='fork'``); ``isolation='none'`` runs in-process without
-    a limit (for platforms without fork, and for debugging).
+    subsample, identical for every configuration. Each fit (with its prediction) runs in a
+    forked child killed after ``time_limit_s`` CPU seconds, or 5x that in wall-clock time
+    (``isolation='fork'``, see ``learners.isolation``); ``isolation='none'`` runs in-process
+    without a limit (for platforms without fork, and for debugging).
     """
 
     name: str = "holdout"
@@ -82,6 +83,8 @@ class EvaluationResult:
     metrics: dict[str, float] = field(default_factory=dict)
     fit_time_s: float = math.nan
     predict_time_s: float = math.nan
+    fit_cpu_s: float = math.nan
+    predict_cpu_s: float = math.nan
     peak_memory_mb: float = math.nan
     n_train: int = 0
     n_test: int = 0
@@ -272,19 +275,20 @@ def _fit_once_single_thread(
     clf = space.task_type == "classification"
     if clf:  # codes seen in training, re-coded 0..k-1 (xgboost needs contiguous labels)
         seen, y_train = np.unique(y_train, return_inverse=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     model.fit(X_train, y_train)
-    fit_time = time.perf_counter() - start
-    start = time.perf_counter()
+    fit_time, fit_cpu = time.perf_counter() - start, time.process_time() - cpu
+    start, cpu = time.perf_counter(), time.process_time()
     pred = model.predict(X_test)
     if clf:
         pred = seen[np.asarray(pred, dtype=int)]
         scores, is_proba = _scores(model, X_test, seen, n_classes)
-    predict_time = time.perf_counter() - start
+    predict_time, predict_cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = _status_mb("VmHWM")
     metrics = (classification_metrics(y[test], pred, scores, is_proba, n_classes) if clf
                else regression_metrics(y[test], pred))
     return {"metrics": metrics, "fit_time_s": fit_time, "predict_time_s": predict_time,
+            "fit_cpu_s": fit_cpu, "predict_cpu_s": predict_cpu,
             "peak_memory_mb": max(0.0, peak - rss0)}  # growth over the resident base
 
 
@@ -405,6 +409,8 @@ def _aggregate(
     result.metrics = {k: float(np.mean([r["metrics"][k] for r in runs])) for k in names}
     result.fit_time_s = float(np.mean([r["fit_time_s"] for r in runs]))
     result.predict_time_s = float(np.mean([r["predict_time_s"] for r in runs]))
+    result.fit_cpu_s = float(np.mean([r["fit_cpu_s"] for r in runs]))
+    result.predict_cpu_s = float(np.mean([r["predict_cpu_s"] for r in runs]))
     result.peak_memory_mb = float(max(r["peak_memory_mb"] for r in runs))
     return result
 

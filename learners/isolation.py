@@ -1,4 +1,4 @@
-"""Run functions in a forked child with a hard wall-clock limit per function (SIGKILL on overrun).
+"""Run functions in a forked child with a hard time limit per function (SIGKILL on overrun).
 
 One child runs a whole batch, streaming one result per function back through a pipe, so the
 cost of forking (and of the copy-on-write faults that follow) is paid once per batch rather than
@@ -23,6 +23,10 @@ from typing import Any, Literal
 Status = Literal["ok", "failed", "timeout", "skipped"]
 Outcome = tuple[Status, Any]
 _HEADER = struct.Struct("<Q")
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_POLL_S = 0.1
+#: A child may run this many times its CPU limit in wall-clock time before it is killed anyway.
+WALL_BACKSTOP = 5.0
 
 
 def error_message(err: BaseException) -> str:
@@ -104,18 +108,56 @@ def _read_messages(buffer: bytearray) -> list[tuple[int, Outcome]]:
     return out
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` from /proc (None where there is none)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+class _Clock:
+    """Charges the running function for the child's CPU time, or wall time without /proc.
+
+    CPU time keeps the limit fair when other work shares the cores; a wall-clock backstop of
+    ``WALL_BACKSTOP`` times the limit still ends a child that waits instead of computing.
+    """
+
+    def __init__(self, pid: int, limit_s: float) -> None:
+        self.pid, self.limit_s = pid, limit_s
+        self.restart()
+
+    def restart(self) -> None:
+        self.wall0 = time.monotonic()
+        self.cpu0 = cpu_seconds(self.pid)
+
+    def over(self) -> bool:
+        wall = time.monotonic() - self.wall0
+        if self.cpu0 is None:
+            return wall > self.limit_s
+        cpu = cpu_seconds(self.pid)
+        return wall > WALL_BACKSTOP * self.limit_s or (
+            cpu is not None and cpu - self.cpu0 > self.limit_s
+        )
+
+    def wait_s(self) -> float:
+        """How long to block before looking again."""
+        return min(_POLL_S, self.limit_s) if self.cpu0 is not None else self.limit_s
+
+
 def _supervise(pid: int, read_fd: int, start: int, n: int, time_limit_s: float,
                out: list[Outcome | None]) -> tuple[int, Status | None]:
     """Collect results until the child ends; returns (first index without one, why)."""
     buffer = bytearray()
     current = start
-    deadline = time.monotonic() + time_limit_s
+    clock = _Clock(pid, time_limit_s)
     while current < n:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if clock.over():
             _kill(pid)
             return current, "timeout"
-        ready, _, _ = select.select([read_fd], [], [], remaining)
+        ready, _, _ = select.select([read_fd], [], [], clock.wait_s())
         if not ready:
             continue
         chunk = os.read(read_fd, 1 << 16)
@@ -126,7 +168,7 @@ def _supervise(pid: int, read_fd: int, start: int, n: int, time_limit_s: float,
         for i, outcome in _read_messages(buffer):
             out[i] = outcome
             current = i + 1
-            deadline = time.monotonic() + time_limit_s
+            clock.restart()
     os.waitpid(pid, 0)
     return current, None
 
@@ -134,7 +176,11 @@ def _supervise(pid: int, read_fd: int, start: int, n: int, time_limit_s: float,
 def run_forked_many(
     fns: Sequence[Callable[[], Any]], groups: Sequence[Hashable], time_limit_s: float
 ) -> list[Outcome]:
-    """Run each function in a forked child, at most ``time_limit_s`` seconds each.
+    """Run each function in a forked child, at most ``time_limit_s`` CPU seconds each.
+
+    The limit is on the child's CPU time (read from /proc, so other load on the machine does
+    not cause time-outs), with a wall-clock backstop of ``WALL_BACKSTOP`` times the limit;
+    without /proc it is a wall-clock limit.
 
     Functions run in order; once one of a group fails or times out, the rest of that group is
     ``("skipped", None)``. A time-out gives ``("timeout", None)``; a child that dies (e.g. killed

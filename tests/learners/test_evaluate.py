@@ -18,7 +18,7 @@ from learners.evaluate import (
     make_splits,
     regression_metrics,
 )
-from learners.isolation import run_forked_many
+from learners.isolation import WALL_BACKSTOP, run_forked_many
 from learners.pools import pool
 from learners.spaces import FAMILIES, InvalidConfigurationError
 from tests.learners.tables import mixed_table
@@ -107,17 +107,34 @@ def test_invalid_configuration_is_the_callers_error():
         evaluate(X, y, types, "regression", "knn", {"n_neighbors": 0}, FAST)
 
 
+def _spin(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
 def test_forked_runner_skips_the_rest_of_a_failed_group():
     def boom():
         raise RuntimeError("bad config 7")
 
-    outcomes = run_forked_many([boom, lambda: 1, lambda: 2, lambda: time.sleep(5), lambda: 3],
+    start = time.perf_counter()
+    outcomes = run_forked_many([boom, lambda: 1, lambda: 2, lambda: _spin(5), lambda: 3],
                                ["a", "a", "b", "c", "d"], time_limit_s=0.5)
+    assert time.perf_counter() - start < 4
     assert outcomes[0][0] == "failed" and "bad config 7" in outcomes[0][1]
     assert outcomes[1] == ("skipped", None)
     assert outcomes[2] == ("ok", 2)
     assert outcomes[3] == ("timeout", None)
     assert outcomes[4] == ("ok", 3)
+
+
+def test_limit_is_cpu_time_with_a_wall_clock_backstop():
+    start = time.perf_counter()
+    outcomes = run_forked_many([lambda: time.sleep(0.5), lambda: time.sleep(30)], [0, 1],
+                               time_limit_s=0.2)
+    elapsed = time.perf_counter() - start
+    assert outcomes == [("ok", None), ("timeout", None)]  # sleeping costs no CPU time...
+    assert 0.5 + WALL_BACKSTOP * 0.2 <= elapsed < 5  # ...until the backstop ends it
 
 
 def test_splits_cap_rows_stratify_and_keep_singletons_in_training():
