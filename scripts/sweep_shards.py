@@ -29,6 +29,12 @@ from learners.sweep import Shard, plan, run_shard
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished (forked, waited-for) children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def shard_path(out: Path, shard: Shard) -> Path:
     return out / f"{shard.dataset.name}__{shard.family}.parquet"
 
@@ -64,18 +70,21 @@ def main(argv: list[str] | None = None) -> int:
     for i, shard in enumerate(shards, 1):
         if shard_path(out, shard).exists():  # written meanwhile by another run
             continue
-        t0 = time.time()
+        t0, cpu0 = time.time(), _cpu_s()
         try:
             records = run_shard(shard, SWEEP_PROTOCOL)
         except Exception as err:  # a broken dataset must not stop the sweep; rerun retries it
             print(f"[{i}/{len(shards)}] {shard.dataset.name} {shard.family} ERROR "
                   f"{type(err).__name__}: {err}", flush=True)
             continue
+        for record in records:  # cost of the whole shard, for the timing report
+            record.update(shard_wall_s=time.time() - t0, shard_cpu_s=_cpu_s() - cpu0)
         write_shard(shard_path(out, shard), records)
         status = pd.Series([r["status"] for r in records]).value_counts().to_dict()
         elapsed = time.time() - start
         print(f"[{i}/{len(shards)}] {shard.dataset.name} {shard.family} "
-              f"{time.time() - t0:.1f}s {status} elapsed={elapsed / 60:.1f}min", flush=True)
+              f"{time.time() - t0:.1f}s cpu={_cpu_s() - cpu0:.1f}s {status} "
+              f"elapsed={elapsed / 60:.1f}min", flush=True)
     return 0
 
 
