@@ -100,8 +100,8 @@ def feature_groups() -> dict[str, str]:
 def _sample_sizes(table: Table, groups: Sequence[str]) -> dict[str, int]:
     rows = {
         "general": table.n_rows,
-        "statistical": min(table.n_rows, table.limits.sample_rows),
-        "info_theory": min(table.n_rows, table.limits.sample_rows),
-        "landmarking": min(table.n_rows, table.limits.landmark_rows),
+        "statistical": table.rows_used(table.limits.sample_rows),
+        "info_theory": table.rows_used(table.limits.sample_rows),
+        "landmarking": table.rows_used(table.limits.landmark_rows),
     }
     return {group: rows[group] for group in groups}

@@ -177,7 +177,7 @@ class Resolver:
             self._errors[name] = str(error)
             raise
         except NotApplicable as error:
-            self._errors[name] = str(error)
+            self._errors[name] = _reason(error)
             raise HelperFailed(self._errors[name]) from error
         except Exception as error:
             self._errors[name] = f"helper {name!r} failed: {_reason(error)}"
@@ -191,7 +191,9 @@ class HelperFailed(Exception):
 
 
 def _reason(error: Exception) -> str:
-    if isinstance(error, NotApplicable | HelperFailed):
+    if isinstance(error, NotApplicable):
+        return f"not applicable: {error}"
+    if isinstance(error, HelperFailed):
         return str(error)
     return f"{type(error).__name__}: {error}"
 

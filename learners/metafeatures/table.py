@@ -123,23 +123,47 @@ class Table:
             return design
         return design[:, design.min(axis=0) < design.max(axis=0)]
 
+    def rows_used(self, size: int) -> int:
+        """How many rows `sample(size)` holds (more than `size` when classes outnumber it)."""
+        rows = self.sample(size)
+        return self.n_rows if rows is None else int(rows.shape[0])
+
     def sample(self, size: int) -> np.ndarray | None:
-        """Sorted row indices of a seeded random sample of `size` rows; None when all rows fit."""
+        """Sorted row indices of a seeded random sample of `size` rows; None when all rows fit.
+
+        Stratified by class for classification (every class keeps at least one row). Samples of
+        different sizes are nested: the smaller is a subset of the larger.
+        """
         if size >= self.n_rows:
             return None
         if size not in self._samples:
-            rng = np.random.default_rng(self.seed)
-            if self.is_classification:
-                rows = _stratified(self.y, size, rng)
-            else:
-                rows = np.sort(rng.choice(self.n_rows, size=size, replace=False))
-            self._samples[size] = rows
+            self._samples[size] = np.sort(self._priority_order[self._quota_mask(size)])
         return self._samples[size]
 
+    @cached_property
+    def _priority_order(self) -> np.ndarray:
+        """Rows grouped by class (one group for regression), each group in seeded random order."""
+        rng = np.random.default_rng(self.seed)
+        key = rng.random(self.n_rows)
+        groups = self.y if self.is_classification else np.zeros(self.n_rows, dtype=np.int64)
+        return np.lexsort((key, groups))
 
-def _stratified(y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Largest-remainder quotas per class (every class keeps at least one row), random rows within."""
-    counts = np.bincount(y)
+    def _quota_mask(self, size: int) -> np.ndarray:
+        """Boolean mask over `_priority_order`: the first `quota` rows of each class."""
+        if not self.is_classification:
+            mask = np.zeros(self.n_rows, dtype=bool)
+            mask[:size] = True
+            return mask
+        counts = self.class_counts
+        quota = _quotas(counts, size)
+        labels = self.y[self._priority_order]
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        rank = np.arange(self.n_rows) - starts[labels]
+        return rank < quota[labels]
+
+
+def _quotas(counts: np.ndarray, size: int) -> np.ndarray:
+    """Largest-remainder share of `size` per class, at least 1 for every present class."""
     present = counts > 0
     exact = size * counts / counts.sum()
     quota = np.floor(exact).astype(np.int64)
@@ -149,11 +173,12 @@ def _stratified(y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarra
         order = np.argsort(-(exact - quota), kind="stable")
         room = counts[order] > quota[order]
         quota[order[room][:spare]] += 1
-    quota = np.minimum(quota, counts)
-    order = np.lexsort((rng.random(y.shape[0]), y))
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    rank = np.arange(y.shape[0]) - starts[y[order]]
-    return np.sort(order[rank < quota[y[order]]])
+    while spare < 0 and (quota > 1).any():  # the minimum of 1 overshot: trim the big classes
+        order = np.argsort(exact - quota, kind="stable")
+        trim = order[quota[order] > 1][:-spare]
+        quota[trim] -= 1
+        spare += trim.size
+    return np.minimum(quota, counts)
 
 
 def build_table(

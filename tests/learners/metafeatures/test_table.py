@@ -1,0 +1,56 @@
+"""Column typing and the seeded, stratified, nested row samples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from learners.metafeatures.table import Limits, build_table
+
+
+def _table(y: np.ndarray, seed: int = 0, task_type: str = "classification"):
+    X = pd.DataFrame({"a": np.arange(y.size, dtype=float)})
+    return build_table(X, y, None, task_type, seed, Limits())
+
+
+def test_stratified_sample_keeps_class_shares_and_every_class():
+    y = np.array([0] * 7000 + [1] * 2990 + [2] * 10)
+    rows = _table(y).sample(1000)
+    assert rows.size == 1000 and np.all(np.diff(rows) > 0)
+    np.testing.assert_array_equal(np.bincount(y[rows]), [700, 299, 1])
+
+
+def test_samples_are_nested_and_seeded():
+    y = np.arange(5000) % 3
+    table = _table(y, seed=5)
+    small, large = table.sample(100), table.sample(1000)
+    assert np.isin(small, large).all()
+    np.testing.assert_array_equal(large, _table(y, seed=5).sample(1000))
+    assert not np.array_equal(large, _table(y, seed=6).sample(1000))
+    assert table.sample(5000) is None
+
+
+def test_more_classes_than_rows_keeps_one_row_per_class():
+    y = np.repeat(np.arange(300), 4)
+    rows = _table(y).sample(100)
+    assert rows.size == 300 and np.unique(y[rows]).size == 300
+
+
+def test_regression_sample_is_uniform():
+    y = np.linspace(0, 1, 10_000)
+    rows = _table(y, task_type="regression").sample(2000)
+    assert rows.size == 2000 and abs(y[rows].mean() - 0.5) < 0.03
+
+
+def test_column_kinds_from_types_and_dtypes():
+    X = pd.DataFrame({"n": [1.0, 2.0], "s": ["a", "b"], "b": [True, False], "i": [1, 2],
+                      "k": [3, 3], "c": pd.Categorical(["x", "y"])})  # fmt: skip
+    table = build_table(X, np.array([0, 1]), {"i": "id", "k": "constant"}, "classification", 0,
+                        Limits())  # fmt: skip
+    assert table.numeric == ("n", "k") and table.categorical == ("s", "b", "c")
+
+
+def test_limits_refuse_nonsense():
+    with pytest.raises(ValueError, match="landmark_rows <= sample_rows"):
+        Limits(sample_rows=100, landmark_rows=1000)
