@@ -32,7 +32,7 @@ class Protocol:
     the rows for testing); ``kind='kfold'`` runs ``n_splits`` folds per seed. Training sets are
     capped at ``max_train_rows`` and test sets at ``max_test_rows`` by a seeded (stratified)
     subsample, identical for every configuration. Each fit (with its prediction) runs in a
-    forked child killed after ``time_limit_s`` CPU seconds, or 5x that in wall-clock time
+    forked child killed after ``time_limit_s`` CPU seconds, or 30x that in wall-clock time
     (``isolation='fork'``, see ``learners.isolation``); ``isolation='none'`` runs in-process
     without a limit (for platforms without fork, and for debugging).
     """

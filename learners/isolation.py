@@ -26,7 +26,7 @@ _HEADER = struct.Struct("<Q")
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _POLL_S = 0.1
 #: A child may run this many times its CPU limit in wall-clock time before it is killed anyway.
-WALL_BACKSTOP = 5.0
+WALL_BACKSTOP = 30.0
 
 
 def error_message(err: BaseException) -> str:
