@@ -69,9 +69,7 @@ class DatasetMetaFeatures(Base):
 
     __tablename__ = "dataset_metafeatures"
 
-    dataset_id: Mapped[int] = mapped_column(
-        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
-    )
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
     version: Mapped[str] = mapped_column(String(32), doc="Extractor version; stale when it differs.")
     values: Mapped[dict[str, Any]] = mapped_column(doc="Name -> value; null for a missing value.")
     times: Mapped[dict[str, Any]] = mapped_column(doc="Name -> seconds spent computing it.")
@@ -103,9 +101,7 @@ class Configuration(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     space_id: Mapped[int] = mapped_column(ForeignKey("search_spaces.id", ondelete="CASCADE"))
     values: Mapped[dict[str, Any]] = mapped_column(doc="Hyperparameter name -> value.")
-    config_hash: Mapped[str] = mapped_column(
-        String(64), doc="SHA-256 of the canonical JSON of values."
-    )
+    config_hash: Mapped[str] = mapped_column(String(64), doc="SHA-256 of the canonical JSON of values.")
     name: Mapped[str | None] = mapped_column(
         String(128), doc="Optional stable name: default, lightgbm-sobol-07..."
     )
@@ -116,9 +112,7 @@ class Evaluation(Base):
     """One result of training a configuration on a dataset under a protocol (also failures)."""
 
     __tablename__ = "evaluations"
-    __table_args__ = (
-        Index("ix_evaluations_cell", "dataset_id", "configuration_id", "protocol"),
-    )
+    __table_args__ = (Index("ix_evaluations_cell", "dataset_id", "configuration_id", "protocol"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))

@@ -96,9 +96,7 @@ class SqlMetaStore(MetaStore):
             )
             new_id = s.execute(stmt).scalar_one_or_none()
             if new_id is None:
-                row = s.scalars(
-                    select(m.Dataset).where(m.Dataset.content_hash == new.content_hash)
-                ).one()
+                row = s.scalars(select(m.Dataset).where(m.Dataset.content_hash == new.content_hash)).one()
                 return self._dataset(s, row), False
             if new.metafeatures is not None:
                 self._put_metafeatures(s, new_id, new.metafeatures)
@@ -132,9 +130,7 @@ class SqlMetaStore(MetaStore):
             conditions.append(d.n_features <= filters.max_features)
         with self.sessions.scope() as s:
             total = s.scalar(select(func.count()).select_from(d).where(*conditions)) or 0
-            rows = s.scalars(
-                select(d).where(*conditions).order_by(d.id).limit(limit).offset(offset)
-            ).all()
+            rows = s.scalars(select(d).where(*conditions).order_by(d.id).limit(limit).offset(offset)).all()
             mf = self._metafeatures_for(s, [r.id for r in rows])
             items = [self._dataset(s, r, mf.get(r.id)) for r in rows]
         return Page(items=items, total=total, limit=limit, offset=offset)
@@ -146,9 +142,7 @@ class SqlMetaStore(MetaStore):
             # Explicit deletes: SQLite enforces ON DELETE CASCADE only with foreign_keys=ON,
             # which a user's own connection may not set.
             s.execute(delete(m.Evaluation).where(m.Evaluation.dataset_id == dataset_id))
-            s.execute(
-                delete(m.DatasetMetaFeatures).where(m.DatasetMetaFeatures.dataset_id == dataset_id)
-            )
+            s.execute(delete(m.DatasetMetaFeatures).where(m.DatasetMetaFeatures.dataset_id == dataset_id))
             s.delete(row)
             return record
 
@@ -274,8 +268,12 @@ class SqlMetaStore(MetaStore):
 
     def _add_evaluation(self, s: Session, e: NewEvaluation) -> StoredEvaluation:
         request_hash = _sha256(canonical_json(_payload(e))) if e.idempotency_key else None
-        values = {**_payload(e), "idempotency_key": e.idempotency_key,
-                  "request_hash": request_hash, "created_at": datetime.now(UTC)}
+        values = {
+            **_payload(e),
+            "idempotency_key": e.idempotency_key,
+            "request_hash": request_hash,
+            "created_at": datetime.now(UTC),
+        }
         stmt = self._insert(m.Evaluation).values(**values)
         if e.idempotency_key:
             stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
@@ -322,13 +320,14 @@ class SqlMetaStore(MetaStore):
             n_families = s.scalar(select(func.count(func.distinct(m.SearchSpace.family)))) or 0
             n_configs = s.scalar(select(func.count(m.Configuration.id))) or 0
             n_evals = s.scalar(select(func.count(m.Evaluation.id))) or 0
-            cells = s.scalar(
-                select(func.count()).select_from(
-                    select(m.Evaluation.dataset_id, m.Evaluation.configuration_id)
-                    .distinct()
-                    .subquery()
+            cells = (
+                s.scalar(
+                    select(func.count()).select_from(
+                        select(m.Evaluation.dataset_id, m.Evaluation.configuration_id).distinct().subquery()
+                    )
                 )
-            ) or 0
+                or 0
+            )
             # Fill rate over the matrix of datasets x configurations of their own task type.
             per_task = dict(
                 s.execute(
@@ -338,9 +337,7 @@ class SqlMetaStore(MetaStore):
                 ).all()
             )
             datasets_per_task = dict(
-                s.execute(
-                    select(m.Dataset.task_type, func.count()).group_by(m.Dataset.task_type)
-                ).all()
+                s.execute(select(m.Dataset.task_type, func.count()).group_by(m.Dataset.task_type)).all()
             )
         possible = sum(per_task.get(t, 0) * n for t, n in datasets_per_task.items())
         return KnowledgeBaseStats(
@@ -369,9 +366,7 @@ class SqlMetaStore(MetaStore):
     def verify_api_key(self, plaintext: str) -> ApiKeyRecord | None:
         with self.sessions.scope() as s:
             row = s.scalars(
-                select(m.ApiKey).where(
-                    m.ApiKey.key_hash == _sha256(plaintext), m.ApiKey.revoked_at.is_(None)
-                )
+                select(m.ApiKey).where(m.ApiKey.key_hash == _sha256(plaintext), m.ApiKey.revoked_at.is_(None))
             ).first()
             return None if row is None else _api_key(row)
 
@@ -411,14 +406,10 @@ class SqlMetaStore(MetaStore):
     def _metafeatures_for(self, s: Session, ids: list[int]) -> dict[int, MetaFeatureVector]:
         if not ids:
             return {}
-        rows = s.scalars(
-            select(m.DatasetMetaFeatures).where(m.DatasetMetaFeatures.dataset_id.in_(ids))
-        )
+        rows = s.scalars(select(m.DatasetMetaFeatures).where(m.DatasetMetaFeatures.dataset_id.in_(ids)))
         return {r.dataset_id: _vector(r) for r in rows}
 
-    def _dataset(
-        self, s: Session, row: m.Dataset, vector: MetaFeatureVector | None = None
-    ) -> DatasetRecord:
+    def _dataset(self, s: Session, row: m.Dataset, vector: MetaFeatureVector | None = None) -> DatasetRecord:
         if vector is None:
             vector = self._metafeatures_for(s, [row.id]).get(row.id)
         return DatasetRecord(

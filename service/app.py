@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import inspect
 
 from metastore import schema
@@ -13,7 +13,9 @@ from metastore.store import MetaStore
 from service import errors
 from service.api import catalog, datasets, evaluations, health
 from service.config import Settings, is_loopback
+from service.deps import reject_unknown_query
 from service.limits import BodySizeLimit
+from service.schemas import COMMON_ERRORS, Problem
 
 log = logging.getLogger("warmstart")
 
@@ -41,6 +43,7 @@ def open_store(settings: Settings) -> SqlMetaStore:
 
 def create_app(settings: Settings | None = None, store: MetaStore | None = None) -> FastAPI:
     settings = settings or Settings()
+    settings.prepare_dirs()
     store = store or open_store(settings)
     anonymous = settings.auth == "auto" and store.count_api_keys() == 0
     if anonymous and not is_loopback(settings.host):
@@ -66,6 +69,27 @@ def create_app(settings: Settings | None = None, store: MetaStore | None = None)
     app.state.anonymous = anonymous
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    for module in (health, datasets, evaluations, catalog):
-        app.include_router(module.router)
+    app.include_router(health.router)  # probes stay lenient: load balancers add what they like
+    for module in (datasets, evaluations, catalog):
+        app.include_router(
+            module.router, responses=COMMON_ERRORS, dependencies=[Depends(reject_unknown_query)]
+        )
+    _register_problem_schema(app)
     return app
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    """Put the Problem model into the OpenAPI components that COMMON_ERRORS refers to."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            spec = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            components = spec.setdefault("components", {}).setdefault("schemas", {})
+            components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

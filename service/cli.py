@@ -103,8 +103,11 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head", as_json: Jso
     before = schema.current_revision(engine)
     schema.upgrade(engine, revision)
     after = schema.current_revision(engine)
-    emit({"from": before, "to": after, "database": _safe_url(cfg)}, as_json,
-         f"metastore {_safe_url(cfg)}: {before or '<empty>'} -> {after}")
+    emit(
+        {"from": before, "to": after, "database": _safe_url(cfg)},
+        as_json,
+        f"metastore {_safe_url(cfg)}: {before or '<empty>'} -> {after}",
+    )
 
 
 @db_app.command("downgrade")
@@ -126,9 +129,12 @@ def db_current(as_json: JsonFlag = False) -> None:
 
     engine = make_engine(settings().resolved_database_url)
     current, head = schema.current_revision(engine), schema.head_revision()
-    emit({"current": current, "head": head, "up_to_date": current == head}, as_json,
-         f"current {current or '<empty>'}, head {head}" + ("" if current == head else
-         " - run: warmstart db upgrade"))
+    emit(
+        {"current": current, "head": head, "up_to_date": current == head},
+        as_json,
+        f"current {current or '<empty>'}, head {head}"
+        + ("" if current == head else " - run: warmstart db upgrade"),
+    )
 
 
 # -- datasets ---------------------------------------------------------------------------------
@@ -162,9 +168,12 @@ def datasets_add(
     out = DatasetOut.of(record)
     verb = "added" if created else "already stored as"
     n_mf = len(record.metafeatures.values) if record.metafeatures else 0
-    emit({"created": created, "dataset": out}, as_json,
-         f"{verb} dataset {record.id} {record.name!r}: {record.task_type}, {record.n_rows} rows x "
-         f"{record.n_features} features, {n_mf} meta-features")
+    emit(
+        {"created": created, "dataset": out},
+        as_json,
+        f"{verb} dataset {record.id} {record.name!r}: {record.task_type}, {record.n_rows} rows x "
+        f"{record.n_features} features, {n_mf} meta-features",
+    )
 
 
 @datasets_app.command("list")
@@ -184,8 +193,11 @@ def datasets_list(
     lines = [f"{'id':>5}  {'task':<14} {'rows':>8} {'feat':>5}  name"]
     lines += [f"{r.id:>5}  {r.task_type:<14} {r.n_rows:>8} {r.n_features:>5}  {r.name}" for r in page.items]
     lines.append(f"({len(page.items)} of {page.total})")
-    emit({"items": [DatasetOut.of(r, False) for r in page.items], "total": page.total}, as_json,
-         "\n".join(lines))
+    emit(
+        {"items": [DatasetOut.of(r, False) for r in page.items], "total": page.total},
+        as_json,
+        "\n".join(lines),
+    )
 
 
 # -- keys -------------------------------------------------------------------------------------
@@ -202,8 +214,11 @@ def keys_create(
     if bad:
         raise CliError(f"unknown scope(s) {bad}; use read, write or admin")
     record, plaintext = store_from_settings().create_api_key(scope, name)  # type: ignore[arg-type]
-    emit({"id": record.id, "key": plaintext, "scopes": list(record.scopes), "name": name}, as_json,
-         f"{plaintext}\n(key {record.id}, scopes {', '.join(record.scopes)}; shown once, store it now)")
+    emit(
+        {"id": record.id, "key": plaintext, "scopes": list(record.scopes), "name": name},
+        as_json,
+        f"{plaintext}\n(key {record.id}, scopes {', '.join(record.scopes)}; shown once, store it now)",
+    )
 
 
 @keys_app.command("revoke")
@@ -228,8 +243,13 @@ def metafeatures(
     from service.usecases.metafeatures import compute_metafeatures
 
     cfg = settings()
-    prepared = prepare(parse_table(file.name, file.read_bytes()).frame, target, _task_type(task_type),
-                       cfg.min_rows, cfg.max_columns)
+    prepared = prepare(
+        parse_table(file.name, file.read_bytes()).frame,
+        target,
+        _task_type(task_type),
+        cfg.min_rows,
+        cfg.max_columns,
+    )
     v = compute_metafeatures(prepared.X, prepared.y, prepared.column_types, prepared.task_type, seed)
     lines = [f"{'meta-feature':<36} {'value':>14} {'ms':>9}"]
     for k in sorted(v.values):

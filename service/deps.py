@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader
 from metastore.records import ApiKeyRecord, Scope
 from metastore.store import MetaStore
 from service.config import Settings
-from service.problems import Forbidden, Unauthorized
+from service.problems import Forbidden, InvalidRequest, Unauthorized
 
 api_key_header = APIKeyHeader(
     name="X-API-Key",
@@ -26,6 +26,26 @@ _IMPLIED: dict[Scope, set[Scope]] = {
 }
 
 
+def reject_unknown_query(request: Request) -> None:
+    """A misspelt filter (`?task=regression`) must fail loudly, not return everything."""
+    route = request.scope.get("route")
+    if route is None or not request.query_params:
+        return
+    known = _query_names(route.dependant)
+    unknown = sorted(set(request.query_params.keys()) - known)
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown query parameter(s) {unknown}; this endpoint takes {sorted(known) or 'none'}."
+        )
+
+
+def _query_names(dependant) -> set[str]:  # type: ignore[no-untyped-def]
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
 def get_store(request: Request) -> MetaStore:
     return request.app.state.store
 
@@ -39,9 +59,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def _authorize(scope: Scope):  # type: ignore[no-untyped-def]
-    def check(
-        request: Request, key: Annotated[str | None, Security(api_key_header)]
-    ) -> ApiKeyRecord | None:
+    def check(request: Request, key: Annotated[str | None, Security(api_key_header)]) -> ApiKeyRecord | None:
         if key is None:
             # Open mode lasts only while no key exists: the first key created closes it.
             if request.app.state.anonymous and request.app.state.store.count_api_keys() == 0:

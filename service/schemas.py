@@ -115,8 +115,8 @@ class NeighborsOut(BaseModel):
 
 
 class EvaluationIn(Strict):
-    dataset_id: int = Field(ge=1)
-    configuration_id: int | None = Field(default=None, ge=1)
+    dataset_id: int = Field(ge=1, le=2**31 - 1)
+    configuration_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
     family: str | None = Field(default=None, max_length=64, description="With hyperparameters.")
     hyperparameters: dict[str, Any] | None = None
     protocol: str = Field(default="user", min_length=1, max_length=64)
@@ -211,6 +211,37 @@ class ConfigurationOut(BaseModel):
     name: str | None
     hyperparameters: dict[str, Any]
     config_hash: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: every error the API returns has this shape."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _problem("Malformed request"),
+    401: _problem("Missing or invalid API key"),
+    403: _problem("The key lacks the required scope"),
+    404: _problem("No such resource"),
+    409: _problem("Idempotency key reused with another payload"),
+    413: _problem("Body over the size limit"),
+    415: _problem("Unsupported content type"),
+    422: _problem("Invalid input; the detail says what to fix"),
+    503: _problem("Metastore temporarily unavailable; retry after Retry-After seconds"),
+}
 
 
 class Health(BaseModel):

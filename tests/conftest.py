@@ -12,8 +12,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from metastore import schema
-from metastore.sql import SqlMetaStore
 from metastore.session import make_engine
+from metastore.sql import SqlMetaStore
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "WARMSTART_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("n_rows", sa.Integer, nullable=False),
         sa.Column("n_features", sa.Integer, nullable=False),
         sa.Column("column_types", JSON, nullable=False),
+        sa.Column("column_stats", JSON, nullable=False),
         sa.Column("origin_group", sa.String(128), nullable=True),
         sa.Column("raw_file", sa.String(255), nullable=True),
         sa.Column("file_format", sa.String(16), nullable=True),
@@ -111,9 +112,7 @@ def upgrade() -> None:
         sa.Column("request_hash", sa.String(64), nullable=True),
         sa.Column("created_at", TS, nullable=False),
     )
-    op.create_index(
-        "ix_evaluations_cell", "evaluations", ["dataset_id", "configuration_id", "protocol"]
-    )
+    op.create_index("ix_evaluations_cell", "evaluations", ["dataset_id", "configuration_id", "protocol"])
     op.create_index("ix_evaluations_configuration_id", "evaluations", ["configuration_id"])
 
     op.create_table(

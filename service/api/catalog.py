@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
-from metastore.errors import ConfigurationNotFound
 from service.deps import ReadKey, StoreDep
 from service.schemas import ConfigurationOut, SearchSpaceOut
 
@@ -32,9 +32,9 @@ def search_spaces(store: StoreDep, _: ReadKey) -> list[SearchSpaceOut]:
 @router.get(
     "/configurations/{configuration_id}", response_model=ConfigurationOut, summary="One configuration"
 )
-def configuration(configuration_id: int, store: StoreDep, _: ReadKey) -> ConfigurationOut:
-    if not 1 <= configuration_id <= 2**31 - 1:
-        raise ConfigurationNotFound(configuration_id)
+def configuration(
+    configuration_id: Annotated[int, Path(ge=1, le=2**31 - 1)], store: StoreDep, _: ReadKey
+) -> ConfigurationOut:
     c = store.get_configuration(configuration_id)
     return ConfigurationOut(
         id=c.id,

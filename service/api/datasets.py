@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
-from metastore.errors import DatasetNotFound
 from metastore.records import DatasetFilter
 from service.deps import AdminKey, ReadKey, SettingsDep, StoreDep, WriteKey
 from service.problems import IntakeError, InvalidRequest, UnsupportedMediaType
@@ -28,6 +27,8 @@ from service.usecases.neighbors import nearest_datasets
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
+MAX_INT = 2**31 - 1  # the databases' INTEGER range; beyond it no row can match
+DatasetId = Annotated[int, Path(ge=1, le=MAX_INT, description="A dataset id")]
 LOWER_IS_BETTER = {"log_loss", "rmse", "mae", "mse", "fit_time", "predict_time"}
 
 _UPLOAD_DOC: dict[str, Any] = {
@@ -132,7 +133,7 @@ async def _from_json(request: Request) -> tuple[IntakeRequest, None, ParsedTable
         where = ".".join(map(str, first["loc"])) or "body"
         raise InvalidRequest(
             f"The JSON body is not a dataset ({where}: {first['msg']}). "
-            "Send {\"name\": ..., \"target\": ..., \"rows\": [{column: value, ...}, ...]}."
+            'Send {"name": ..., "target": ..., "rows": [{column: value, ...}, ...]}.'
         ) from exc
     if not body.rows:
         raise IntakeError("The JSON body has no rows.")
@@ -174,12 +175,12 @@ def list_datasets(
     _: ReadKey,
     task_type: TaskTypeStr | None = None,
     name: Annotated[str | None, Query(max_length=255, description="Substring of the name")] = None,
-    min_rows: Annotated[int | None, Query(ge=0)] = None,
-    max_rows: Annotated[int | None, Query(ge=0)] = None,
-    min_features: Annotated[int | None, Query(ge=0)] = None,
-    max_features: Annotated[int | None, Query(ge=0)] = None,
+    min_rows: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
+    max_rows: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
+    min_features: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
+    max_features: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> DatasetPage:
     page = store.list_datasets(
         DatasetFilter(task_type, name, min_rows, max_rows, min_features, max_features), limit, offset
@@ -193,17 +194,13 @@ def list_datasets(
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut, summary="One dataset with its meta-features")
-def get_dataset(dataset_id: int, store: StoreDep, _: ReadKey) -> DatasetOut:
-    return DatasetOut.of(store.get_dataset(_id(dataset_id)))
+def get_dataset(dataset_id: DatasetId, store: StoreDep, _: ReadKey) -> DatasetOut:
+    return DatasetOut.of(store.get_dataset(dataset_id))
 
 
-@router.delete(
-    "/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a dataset (admin)"
-)
-def delete_dataset(
-    dataset_id: int, store: StoreDep, settings: SettingsDep, _: AdminKey
-) -> Response:
-    record = store.delete_dataset(_id(dataset_id))
+@router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a dataset (admin)")
+def delete_dataset(dataset_id: DatasetId, store: StoreDep, settings: SettingsDep, _: AdminKey) -> Response:
+    record = store.delete_dataset(dataset_id)
     if record.raw_file:
         (settings.uploads_dir / record.raw_file).unlink(missing_ok=True)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -215,17 +212,16 @@ def delete_dataset(
     summary="Nearest prior datasets in the scaled meta-feature space",
 )
 def neighbors(
-    dataset_id: int, store: StoreDep, _: ReadKey, k: Annotated[int, Query(ge=1, le=100)] = 5
+    dataset_id: DatasetId, store: StoreDep, _: ReadKey, k: Annotated[int, Query(ge=1, le=100)] = 5
 ) -> NeighborsOut:
-    record = store.get_dataset(_id(dataset_id))
+    record = store.get_dataset(dataset_id)
     found = nearest_datasets(store, record, k)
     return NeighborsOut(
         dataset_id=record.id,
         k=k,
         metafeatures_version=record.metafeatures.version if record.metafeatures else None,
         neighbors=[
-            NeighborOut(dataset=DatasetOut.of(r, with_metafeatures=False), distance=d)
-            for r, d in found
+            NeighborOut(dataset=DatasetOut.of(r, with_metafeatures=False), distance=d) for r, d in found
         ],
     )
 
@@ -236,16 +232,16 @@ def neighbors(
     summary="The dataset's leaderboard, sorted by a metric",
 )
 def leaderboard(
-    dataset_id: int,
+    dataset_id: DatasetId,
     store: StoreDep,
     _: ReadKey,
     sort: Annotated[str, Query(max_length=64, description="A metric name, or fit_time")] = "",
     order: Literal["asc", "desc"] | None = None,
     protocol: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> LeaderboardOut:
-    record = store.get_dataset(_id(dataset_id))
+    record = store.get_dataset(dataset_id)
     rows = store.list_evaluations(dataset_id=record.id, protocol=protocol)
     metric = sort or ("accuracy" if record.task_type == "classification" else "r2")
     direction = order or ("asc" if metric in LOWER_IS_BETTER else "desc")
@@ -264,10 +260,3 @@ def leaderboard(
         total=len(rows),
         items=[EvaluationOut.of(e) for e in rows[offset : offset + limit]],
     )
-
-
-def _id(value: int) -> int:
-    # Ids outside the database's integer range cannot exist; say so instead of overflowing.
-    if not 1 <= value <= 2**31 - 1:
-        raise DatasetNotFound(value)
-    return value

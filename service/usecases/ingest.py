@@ -249,8 +249,7 @@ def prepare(
         )
     if task == "classification" and y.nunique() < 2:
         raise IntakeError(
-            f"The target {target!r} has a single class ({y.iloc[0]!r}); classification needs "
-            "at least two."
+            f"The target {target!r} has a single class ({y.iloc[0]!r}); classification needs at least two."
         )
     X = frame.drop(columns=[target])
     n = len(X)
@@ -260,9 +259,7 @@ def prepare(
             "Every feature column is an identifier or constant, so there is nothing to learn "
             f"from: {column_types}. Add informative columns."
         )
-    column_stats = {
-        c: {"missing": int(X[c].isna().sum()), "unique": int(X[c].nunique())} for c in X.columns
-    }
+    column_stats = {c: {"missing": int(X[c].isna().sum()), "unique": int(X[c].nunique())} for c in X.columns}
     return PreparedDataset(
         X=X,
         y=y,

@@ -7,15 +7,11 @@ from metastore.records import DatasetRecord
 from metastore.store import MetaStore
 
 
-def nearest_datasets(
-    store: MetaStore, record: DatasetRecord, k: int
-) -> list[tuple[DatasetRecord, float]]:
+def nearest_datasets(store: MetaStore, record: DatasetRecord, k: int) -> list[tuple[DatasetRecord, float]]:
     """The k datasets of the same task type closest to `record` (itself excluded)."""
     if record.metafeatures is None:
         return []
-    candidates = [
-        (r, v) for r, v in store.all_metafeatures(task_type=record.task_type) if r.id != record.id
-    ]
+    candidates = [(r, v) for r, v in store.all_metafeatures(task_type=record.task_type) if r.id != record.id]
     if not candidates:
         return []
     found = nearest(

@@ -40,9 +40,7 @@ def _configuration_id(store: MetaStore, item: EvaluationIn) -> int:
         return item.configuration_id
     dataset = store.get_dataset(item.dataset_id)
     spaces = [
-        s
-        for s in store.list_search_spaces()
-        if s.family == item.family and s.task_type == dataset.task_type
+        s for s in store.list_search_spaces() if s.family == item.family and s.task_type == dataset.task_type
     ]
     if not spaces:
         known = sorted({s.family for s in store.list_search_spaces()})

@@ -92,7 +92,12 @@ def test_json_rows_and_task_override(client: TestClient) -> None:
 
 def test_list_filters_and_pagination(client: TestClient) -> None:
     for seed in range(3):
-        assert upload(client, f"c{seed}.csv", csv_bytes(classification_frame(40 + seed, seed)), "label").status_code == 201
+        assert (
+            upload(
+                client, f"c{seed}.csv", csv_bytes(classification_frame(40 + seed, seed)), "label"
+            ).status_code
+            == 201
+        )
     assert upload(client, "reg.csv", csv_bytes(regression_frame()), "y").status_code == 201
     page = client.get("/v1/datasets", params={"limit": 2, "offset": 1}).json()
     assert page["total"] == 4 and [d["name"] for d in page["items"]] == ["c1", "c2"]
@@ -112,7 +117,7 @@ def test_get_and_delete(client: TestClient, app) -> None:
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
     assert list(app.state.settings.uploads_dir.iterdir()) == []
-    assert client.get("/v1/datasets/99999999999").status_code == 404
+    assert client.get("/v1/datasets/99999999999").status_code == 422
 
 
 def test_neighbors_rank_by_metafeature_distance(client: TestClient) -> None:
@@ -137,3 +142,8 @@ def test_upload_dir_is_server_chosen(client: TestClient, app, tmp_path: Path) ->
     stored = list(app.state.settings.uploads_dir.iterdir())
     assert len(stored) == 1 and "evil" not in stored[0].name
     assert not (tmp_path / "evil.csv").exists()
+
+
+def test_misspelt_filter_is_an_error_not_everything(client: TestClient) -> None:
+    r = client.get("/v1/datasets", params={"task": "regression"})
+    assert r.status_code == 422 and "task_type" in r.json()["detail"]

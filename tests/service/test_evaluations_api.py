@@ -39,7 +39,7 @@ def test_single_report_and_replay(client: TestClient, dataset_and_configs) -> No
 def test_batch_is_atomic(client: TestClient, dataset_and_configs) -> None:
     ds, cfg = dataset_and_configs
     items = [{"dataset_id": ds, "configuration_id": c, "metrics": {"r2": 0.1 * i}} for i, c in enumerate(cfg)]
-    bad = items + [{"dataset_id": ds, "configuration_id": 987654, "metrics": {"r2": 1.0}}]
+    bad = [*items, {"dataset_id": ds, "configuration_id": 987654, "metrics": {"r2": 1.0}}]
     r = client.post("/v1/evaluations", json={"evaluations": bad})
     assert r.status_code == 422 and "987654" in r.json()["detail"]
     assert client.get(f"/v1/datasets/{ds}/evaluations").json()["total"] == 0
@@ -66,7 +66,16 @@ def test_report_by_family_and_hyperparameters_grows_the_pool(
     ("body", "words"),
     [
         ({"dataset_id": 1, "metrics": {"r2": 1}}, "either by configuration_id"),
-        ({"dataset_id": 1, "configuration_id": 1, "family": "knn", "hyperparameters": {}, "metrics": {"r2": 1}}, "not both"),
+        (
+            {
+                "dataset_id": 1,
+                "configuration_id": 1,
+                "family": "knn",
+                "hyperparameters": {},
+                "metrics": {"r2": 1},
+            },
+            "not both",
+        ),
         ({"dataset_id": 1, "configuration_id": 1}, "at least one metric"),
         ({"dataset_id": 1, "configuration_id": 1, "metrics": {"r2": 1}, "surprise": 1}, "surprise"),
         ({"evaluations": []}, "evaluations"),
@@ -80,7 +89,9 @@ def test_invalid_reports(client: TestClient, body, words) -> None:
 
 def test_unknown_dataset_is_rejected(client: TestClient, dataset_and_configs) -> None:
     _, cfg = dataset_and_configs
-    r = client.post("/v1/evaluations", json={"dataset_id": 4242, "configuration_id": cfg[0], "metrics": {"r2": 1}})
+    r = client.post(
+        "/v1/evaluations", json={"dataset_id": 4242, "configuration_id": cfg[0], "metrics": {"r2": 1}}
+    )
     assert r.status_code == 422 and "4242" in r.json()["detail"]
 
 
@@ -96,13 +107,20 @@ def test_failures_are_recorded(client: TestClient, dataset_and_configs) -> None:
 def test_leaderboard_sorting(client: TestClient, dataset_and_configs) -> None:
     ds, cfg = dataset_and_configs
     for c, r2, rmse in zip(cfg, (0.2, 0.9, 0.5), (3.0, 1.0, 2.0), strict=True):
-        client.post("/v1/evaluations", json={"dataset_id": ds, "configuration_id": c, "metrics": {"r2": r2, "rmse": rmse}})
+        client.post(
+            "/v1/evaluations",
+            json={"dataset_id": ds, "configuration_id": c, "metrics": {"r2": r2, "rmse": rmse}},
+        )
     client.post("/v1/evaluations", json={"dataset_id": ds, "configuration_id": cfg[0], "status": "failed"})
     board = client.get(f"/v1/datasets/{ds}/evaluations").json()
     assert board["sort"] == "r2" and board["order"] == "desc"
     assert [e["metrics"].get("r2") for e in board["items"]] == [0.9, 0.5, 0.2, None]
     by_rmse = client.get(f"/v1/datasets/{ds}/evaluations", params={"sort": "rmse"}).json()
-    assert by_rmse["order"] == "asc" and [e["metrics"].get("rmse") for e in by_rmse["items"]][:3] == [1.0, 2.0, 3.0]
+    assert by_rmse["order"] == "asc" and [e["metrics"].get("rmse") for e in by_rmse["items"]][:3] == [
+        1.0,
+        2.0,
+        3.0,
+    ]
     page = client.get(f"/v1/datasets/{ds}/evaluations", params={"limit": 1, "offset": 1}).json()
     assert page["total"] == 4 and page["items"][0]["metrics"]["r2"] == 0.5
     assert client.get("/v1/datasets/777/evaluations").status_code == 404

@@ -35,7 +35,9 @@ def test_database_outage_is_503_with_retry_after(tmp_path, postgres_url: str) ->
     name = engine.url.database
     admin = create_engine(engine.url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=:n"), {"n": name})
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=:n"), {"n": name}
+        )
         conn.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false'))
     try:
         for path in ("/v1/datasets", "/readyz"):

@@ -10,26 +10,93 @@ from fastapi.testclient import TestClient
 from tests.service.data import classification_frame, csv_bytes, regression_frame
 
 GOOD = csv_bytes(regression_frame())
-WIDE = ("," .join(f"c{i}" for i in range(12)) + ",y\n" + "\n".join(",".join(["1"] * 12) + f",{i}" for i in range(20))).encode()
+WIDE = (
+    ",".join(f"c{i}" for i in range(12))
+    + ",y\n"
+    + "\n".join(",".join(["1"] * 12) + f",{i}" for i in range(20))
+).encode()
 
 CASES = [
     # (id, filename, content, form fields, status, words in the detail)
     ("empty file", "e.csv", b"", {"target": "y"}, 422, "empty"),
     ("header only", "h.csv", b"a,b,y\n", {"target": "y"}, 422, "no data rows"),
-    ("unparseable parquet", "p.parquet", b"PAR1 this is not parquet", {"target": "y"}, 422, "could not be parsed as PARQUET"),
+    (
+        "unparseable parquet",
+        "p.parquet",
+        b"PAR1 this is not parquet",
+        {"target": "y"},
+        422,
+        "could not be parsed as PARQUET",
+    ),
     ("broken gzip", "g.csv.gz", b"\x1f\x8b\x08\x00garbage", {"target": "y"}, 422, "gzip"),
-    ("broken arff", "a.arff", b"@relation x\n@attribute a {\n@data\n", {"target": "a"}, 422, "could not be parsed as ARFF"),
+    (
+        "broken arff",
+        "a.arff",
+        b"@relation x\n@attribute a {\n@data\n",
+        {"target": "a"},
+        422,
+        "could not be parsed as ARFF",
+    ),
     ("unsupported type", "data.xlsx", b"PK\x03\x04binary", {"target": "y"}, 415, "not supported"),
     ("unknown target", "r.csv", GOOD, {"target": "nope"}, 422, "Unknown target column 'nope'"),
     ("no target field", "r.csv", GOOD, {}, 422, "target"),
-    ("bad task type", "r.csv", GOOD, {"target": "y", "task_type": "clustering"}, 422, "classification or regression"),
-    ("regression on text", "c.csv", csv_bytes(classification_frame()), {"target": "label", "task_type": "regression"}, 422, "numeric target"),
-    ("single class", "s.csv", b"a,y\n" + b"".join(f"{i},same\n".encode() for i in range(20)), {"target": "y"}, 422, "single class"),
-    ("target all missing", "m.csv", b"a,y\n" + b"".join(f"{i},\n".encode() for i in range(20)), {"target": "y"}, 422, "entirely missing"),
-    ("fewer than 10 rows", "f.csv", b"a,y\n" + b"".join(f"{i},{i}.5\n".encode() for i in range(9)), {"target": "y"}, 422, "at least 10"),
+    (
+        "bad task type",
+        "r.csv",
+        GOOD,
+        {"target": "y", "task_type": "clustering"},
+        422,
+        "classification or regression",
+    ),
+    (
+        "regression on text",
+        "c.csv",
+        csv_bytes(classification_frame()),
+        {"target": "label", "task_type": "regression"},
+        422,
+        "numeric target",
+    ),
+    (
+        "single class",
+        "s.csv",
+        b"a,y\n" + b"".join(f"{i},same\n".encode() for i in range(20)),
+        {"target": "y"},
+        422,
+        "single class",
+    ),
+    (
+        "target all missing",
+        "m.csv",
+        b"a,y\n" + b"".join(f"{i},\n".encode() for i in range(20)),
+        {"target": "y"},
+        422,
+        "entirely missing",
+    ),
+    (
+        "fewer than 10 rows",
+        "f.csv",
+        b"a,y\n" + b"".join(f"{i},{i}.5\n".encode() for i in range(9)),
+        {"target": "y"},
+        422,
+        "at least 10",
+    ),
     ("too many columns", "w.csv", WIDE, {"target": "y"}, 422, "limit is 10"),
-    ("duplicate columns", "d.csv", b"a,a,y\n" + b"".join(f"{i},{i},{i}\n".encode() for i in range(20)), {"target": "y"}, 422, "unique"),
-    ("only the target", "o.csv", b"y\n" + b"".join(f"{i}\n".encode() for i in range(20)), {"target": "y"}, 422, "no feature columns"),
+    (
+        "duplicate columns",
+        "d.csv",
+        b"a,a,y\n" + b"".join(f"{i},{i},{i}\n".encode() for i in range(20)),
+        {"target": "y"},
+        422,
+        "unique",
+    ),
+    (
+        "only the target",
+        "o.csv",
+        b"y\n" + b"".join(f"{i}\n".encode() for i in range(20)),
+        {"target": "y"},
+        422,
+        "no feature columns",
+    ),
 ]
 
 
@@ -43,7 +110,9 @@ def small_limits_client(tmp_path, sqlite_store) -> TestClient:
     return TestClient(create_app(settings, sqlite_store))
 
 
-@pytest.mark.parametrize(("filename", "content", "fields", "status", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("filename", "content", "fields", "status", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_bad_upload(small_limits_client: TestClient, filename, content, fields, status, words) -> None:
     client = small_limits_client
     r = client.post("/v1/datasets", files={"file": (filename, content)}, data=fields)
