@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,12 +75,13 @@ def extract(
         raise ValueError(f"groups {unknown} are unknown: use some of {GROUPS}")
     limits = limits or Limits()
     table = build_table(X, y, column_types, task_type, seed, limits)
-    outcome = Resolver(REGISTRY, {"table": table}).run(REGISTRY.select(task_type, chosen))
+    resolver = Resolver(REGISTRY, {"table": table})
+    outcome = resolver.run(REGISTRY.select(task_type, chosen))
     return MetaFeatures(
         values=outcome.values,
         times=outcome.times,
         failures=outcome.failures,
-        sample_sizes=_sample_sizes(table, chosen),
+        sample_sizes=_sample_sizes(table, chosen, resolver.cached("pca")),
         n_rows=table.n_rows,
         task_type=task_type,
         helper_times=outcome.helper_times,
@@ -97,10 +99,11 @@ def feature_groups() -> dict[str, str]:
     return {name: f.group for name, f in REGISTRY.features.items()}
 
 
-def _sample_sizes(table: Table, groups: Sequence[str]) -> dict[str, int]:
+def _sample_sizes(table: Table, groups: Sequence[str], pca: Any) -> dict[str, int]:
+    stats_rows = table.rows_used(table.limits.sample_rows)
     rows = {
         "general": table.n_rows,
-        "statistical": table.rows_used(table.limits.sample_rows),
+        "statistical": stats_rows if pca is None else min(stats_rows, pca.rows),
         "info_theory": table.rows_used(table.limits.sample_rows),
         "landmarking": table.rows_used(table.limits.landmark_rows),
     }

@@ -45,6 +45,10 @@ def landmark_data(table: Table) -> LandmarkData:
     y = table.y if rows is None else table.y[rows]
     if X.shape[1] == 0:
         raise NotApplicable("no non-constant column to learn from")
+    if X.shape[1] > table.limits.landmark_columns:  # random subspace: LDA is cubic in columns
+        rng = np.random.default_rng(table.seed)
+        keep = np.sort(rng.choice(X.shape[1], table.limits.landmark_columns, replace=False))
+        X = np.ascontiguousarray(X[:, keep])
     n_folds = min(table.limits.cv_folds, y.shape[0])
     if table.is_classification:
         y = np.unique(y, return_inverse=True)[1]

@@ -142,6 +142,10 @@ class Resolver:
                 self._run_feature(feature)
         return self.outcome
 
+    def cached(self, name: str) -> Any:
+        """A helper's value if this extraction computed it, else None."""
+        return self._cache.get(name)
+
     def _run_feature(self, feature: MetaFeature) -> None:
         out = self.outcome
         try:

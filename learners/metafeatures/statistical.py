@@ -117,8 +117,11 @@ REGISTRY.summary("target_cor", GROUP, "target_cor", (REGRESSION,))
 
 @dataclass(frozen=True)
 class Pca:
+    """Explained-variance ratios of the standardised design matrix and first-component scores."""
+
     explained_ratio: np.ndarray
     first_scores: np.ndarray
+    rows: int
 
 
 @REGISTRY.helper("pca", requires=("table", "numeric_sample"))
@@ -126,11 +129,22 @@ def pca(table: Table, sample: NumericSample) -> Pca:
     design = table.design_matrix(sample.rows, sample.values.copy())
     if design.shape[1] == 0:
         raise NotApplicable("no non-constant column for PCA")
+    rows = table.limits.pca_rows(design.shape[1])
+    if rows < design.shape[0]:  # a wide table: a smaller (nested) sample bounds the cost
+        design = table.design_matrix(table.sample(rows))
     z = (design - design.mean(axis=0)) / design.std(axis=0)
-    eigval, eigvec = np.linalg.eigh(z.T @ z / z.shape[0])
-    order = np.argsort(eigval)[::-1]
-    eigval = np.clip(eigval[order], 0.0, None)
-    return Pca(eigval / eigval.sum(), z @ eigvec[:, order[0]])
+    z = z[:, np.isfinite(z).all(axis=0)]  # a column constant on this sample
+    if z.shape[1] == 0:
+        raise NotApplicable("no non-constant column for PCA")
+    # the non-zero spectrum of Z'Z equals that of ZZ': decompose the smaller one
+    wide = z.shape[1] > z.shape[0]
+    eigval, eigvec = np.linalg.eigh((z @ z.T if wide else z.T @ z) / z.shape[0])
+    top = int(np.argmax(eigval))
+    first = eigvec[:, top] if wide else z @ eigvec[:, top]  # scores up to scale: enough for shape
+    eigval = np.sort(np.clip(eigval, 0.0, None))[::-1][: z.shape[1]]
+    ratio = np.zeros(design.shape[1])
+    ratio[: eigval.size] = eigval / eigval.sum()
+    return Pca(ratio, first, z.shape[0])
 
 
 @REGISTRY.feature("pca.frac_95", GROUP, ("pca",))

@@ -21,12 +21,21 @@ class Limits:
     `sample_rows` feeds the statistical and information-theoretic estimates (correlations, PCA,
     quantiles, entropies: their standard error at 100,000 rows is about 0.003); `landmark_rows`
     feeds the cross-validated landmarkers, whose cost grows with the square of the rows (1-NN).
+    Wide tables cost more: PCA takes at most `pca_flops / columns**2` rows (never fewer than
+    1,000), and landmarkers see at most `landmark_columns` design columns (a seeded random subset:
+    LDA is cubic in the columns).
     """
 
     sample_rows: int = 100_000
     landmark_rows: int = 5_000
+    landmark_columns: int = 256
+    pca_flops: float = 2e9
     cv_folds: int = 10
     max_onehot_levels: int = 10
+
+    def pca_rows(self, n_columns: int) -> int:
+        """Rows the PCA may use for a design matrix of `n_columns` columns."""
+        return min(self.sample_rows, max(1_000, int(self.pca_flops / max(n_columns, 1) ** 2)))
 
     def __post_init__(self) -> None:
         if self.landmark_rows < 20 or self.sample_rows < self.landmark_rows:

@@ -95,3 +95,25 @@ def test_large_tables_use_a_recorded_sample():
     assert sampled.sample_sizes["statistical"] == 1000 and sampled.sample_size == 1000
     assert sampled.values["cor.max"] == pytest.approx(full["cor.max"], abs=0.01)
     assert sampled.values["mean.mean"] == full["mean.mean"]  # moments use every row
+
+
+def test_pca_of_a_wide_table_decomposes_the_row_gram_matrix():
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=(40, 3))
+    values = base @ rng.normal(size=(3, 60)) + 0.1 * rng.normal(size=(40, 60))
+    X = pd.DataFrame(values, columns=[f"c{j}" for j in range(60)])
+    v = extract(X, np.arange(40) % 2, groups=["statistical"]).values
+    pca = PCA().fit(StandardScaler().fit_transform(values))
+    needed = np.argmax(np.cumsum(pca.explained_variance_ratio_) >= 0.95) + 1
+    assert v["pca.explained_pc1"] == pytest.approx(pca.explained_variance_ratio_[0])
+    assert v["pca.frac_95"] == pytest.approx(needed / 60)
+
+
+def test_landmarkers_on_a_wide_table_use_a_column_subset():
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame(rng.normal(size=(60, 300)), columns=[f"c{j}" for j in range(300)])
+    y = (X.sum(axis=1) > 0).astype(int).to_numpy()
+    capped = extract(X, y, groups=["landmarking"], limits=Limits(landmark_columns=20))
+    full = extract(X, y, groups=["landmarking"])
+    assert not capped.failures and 0 <= capped.values["landmark.lda"] <= 1
+    assert capped.values["landmark.one_nn"] != full.values["landmark.one_nn"]
