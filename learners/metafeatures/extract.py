@@ -46,6 +46,35 @@ class MetaFeatures:
         smallest = min(self.sample_sizes.values(), default=self.n_rows)
         return None if smallest >= self.n_rows else smallest
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready record (NaN values become None) that `from_dict` reads back."""
+        return {
+            "version": self.version,
+            "task_type": self.task_type,
+            "n_rows": self.n_rows,
+            "sample_sizes": dict(self.sample_sizes),
+            "values": {k: (None if math.isnan(v) else v) for k, v in self.values.items()},
+            "times": dict(self.times),
+            "helper_times": dict(self.helper_times),
+            "failures": dict(self.failures),
+            "total_time": self.total_time,
+        }
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> MetaFeatures:
+        values = {k: (math.nan if v is None else float(v)) for k, v in record["values"].items()}
+        return cls(
+            values=values,
+            times=dict(record.get("times", {})),
+            failures=dict(record.get("failures", {})),
+            sample_sizes=dict(record.get("sample_sizes", {})),
+            n_rows=int(record["n_rows"]),
+            task_type=record["task_type"],
+            version=record["version"],
+            helper_times=dict(record.get("helper_times", {})),
+            total_time=float(record.get("total_time", 0.0)),
+        )
+
     def vector(self, names: Sequence[str]) -> np.ndarray:
         """Values in the order of `names`, NaN for a name this vector lacks."""
         return np.array([self.values.get(name, math.nan) for name in names], dtype=float)

@@ -126,3 +126,15 @@ def test_regression_vector_names(diabetes):
     result = extract(*diabetes, task_type="regression")
     assert list(result.values) == feature_names("regression")
     assert not result.failures
+
+
+def test_record_round_trips_through_json(iris):
+    import json
+
+    result = extract(pd.DataFrame({"x": np.ones(150)}), iris[1], groups=["statistical"])
+    record = json.loads(json.dumps(result.to_dict()))
+    assert record["values"]["cor.mean"] is None  # NaN is stored as null
+    back = type(result).from_dict(record)
+    assert back.failures == result.failures and back.version == EXTRACTOR_VERSION
+    assert back.values.keys() == result.values.keys()
+    assert math.isnan(back.values["cor.mean"]) and back.values["zero_frac"] == 0.0
