@@ -29,7 +29,9 @@ class Protocol:
     """How a configuration is scored on a dataset; any change needs a new ``version``.
 
     ``kind='holdout'`` splits once per seed (stratified for classification, ``test_size`` of
-    the rows for testing); ``kind='kfold'`` runs ``n_splits`` folds per seed. Training sets are
+    the rows for testing); ``kind='kfold'`` runs ``n_splits`` folds per seed. A holdout protocol
+    switches to ``n_splits``-fold cross-validation on datasets of at most ``kfold_max_rows`` rows,
+    where a single small test set would make scores too noisy (0 turns this off). Training sets are
     capped at ``max_train_rows`` and test sets at ``max_test_rows`` by a seeded (stratified)
     subsample, identical for every configuration. Each fit (with its prediction) runs in a
     forked child killed after ``time_limit_s`` CPU seconds, or 30x that in wall-clock time
@@ -42,6 +44,7 @@ class Protocol:
     kind: Literal["holdout", "kfold"] = "holdout"
     test_size: float = 1 / 3
     n_splits: int = 5
+    kfold_max_rows: int = 0
     seeds: tuple[int, ...] = (0,)
     max_train_rows: int = 2000
     max_test_rows: int = 1000
@@ -122,7 +125,11 @@ def _cap(idx: np.ndarray, cap: int, y: np.ndarray | None, seed: int) -> np.ndarr
 def make_splits(
     y: np.ndarray, task_type: str, protocol: Protocol
 ) -> list[tuple[int, np.ndarray, np.ndarray]]:
-    """(seed, train, test) index triples; classes with one row always go to training."""
+    """(seed, train, test) index triples; classes with one row always go to training.
+
+    Cross-validation when the protocol is k-fold or the data has at most ``kfold_max_rows``
+    rows, a holdout otherwise; the same triples for every configuration.
+    """
     n = len(y)
     strat = task_type == "classification"
     rows = np.arange(n)
@@ -132,10 +139,11 @@ def make_splits(
         fixed, rows = rows[single], rows[~single]
     else:
         fixed = rows[:0]
+    kfold = protocol.kind == "kfold" or n <= protocol.kfold_max_rows
     out = []
     for seed in protocol.seeds:
         labels = y[rows] if strat else None
-        for tr, te in _raw_splits(rows, labels, protocol, seed):
+        for tr, te in _raw_splits(rows, labels, protocol, seed, kfold):
             train = np.sort(np.concatenate([rows[tr], fixed]))
             test = rows[te]
             yy = y if strat else None
@@ -145,9 +153,9 @@ def make_splits(
 
 
 def _raw_splits(
-    rows: np.ndarray, labels: np.ndarray | None, protocol: Protocol, seed: int
+    rows: np.ndarray, labels: np.ndarray | None, protocol: Protocol, seed: int, kfold: bool
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    if protocol.kind == "holdout":
+    if not kfold:
         plain = ShuffleSplit(n_splits=1, test_size=protocol.test_size, random_state=seed)
         strat = StratifiedShuffleSplit(
             n_splits=1, test_size=protocol.test_size, random_state=seed
@@ -418,6 +426,6 @@ def _aggregate(
 #: The protocol of the shipped knowledge base (see docs/knowledge-base.md for the measurements
 #: behind the caps and the time limit).
 SWEEP_PROTOCOL = Protocol(
-    name="kb-holdout", version=1, kind="holdout", test_size=1 / 3, seeds=(0,),
-    max_train_rows=1000, max_test_rows=1000, time_limit_s=10.0,
+    name="kb", version=1, kind="holdout", test_size=1 / 3, n_splits=5, kfold_max_rows=500,
+    seeds=(0,), max_train_rows=1000, max_test_rows=1000, time_limit_s=10.0,
 )

@@ -75,6 +75,15 @@ def test_kfold_fits_every_fold_and_averages():
     assert (r.n_fits, r.n_train, r.n_test) == (8, 90, 30)
 
 
+def test_small_data_switches_a_holdout_to_kfold():
+    y = np.arange(300) % 2
+    small = make_splits(y, "classification", Protocol(kfold_max_rows=300, n_splits=3))
+    large = make_splits(y, "classification", Protocol(kfold_max_rows=299, n_splits=3))
+    assert [len(te) for _, _, te in small] == [100, 100, 100]
+    assert sorted(np.concatenate([te for _, _, te in small]).tolist()) == list(range(300))
+    assert [(len(tr), len(te)) for _, tr, te in large] == [(200, 100)]
+
+
 def test_time_out_is_recorded_and_the_next_cell_still_runs():
     X, y, types = mixed_table("classification", 2, n=3000)
     slow = {"n_layers": 2, "n_units": 256, "activation": "tanh", "alpha": 1e-4,
