@@ -35,7 +35,7 @@ def test_chunked_upload_over_limit_is_413(limited_server) -> None:
     server, app = limited_server
     with httpx.Client(base_url=server.url, timeout=30) as http:
         r = http.post(
-            "/v1/datasets?x=1",
+            "/v1/datasets",
             content=_chunks(200_000),
             headers={"content-type": "application/json"},
         )
