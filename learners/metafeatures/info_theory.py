@@ -33,7 +33,7 @@ def equal_frequency_codes(
     cuts = np.unique(cuts[np.append(True, np.diff(cuts) > tol)])
     codes = np.searchsorted(cuts, x, side="left")  # == np.digitize(x, cuts, right=True)
     codes[~present] = cuts.size
-    return codes.astype(np.int64)
+    return codes.astype(np.int64, copy=False)
 
 
 def entropy_bits(counts: np.ndarray) -> float:
@@ -80,8 +80,8 @@ def entropies(table: Table, sample: NumericSample, ordered: SortedSample) -> Ent
 def _target_codes(table: Table, rows: np.ndarray | None, n_bins: int) -> np.ndarray:
     y = table.y if rows is None else table.y[rows]
     if table.is_classification:
-        return np.unique(y, return_inverse=True)[1].astype(np.int64)
-    return equal_frequency_codes(y.astype(np.float64), n_bins)
+        return np.unique(y, return_inverse=True)[1].astype(np.int64, copy=False)
+    return equal_frequency_codes(y.astype(np.float64, copy=False), n_bins)
 
 
 def _missing_as_level(codes: np.ndarray) -> np.ndarray:

@@ -97,9 +97,9 @@ class Table:
             column = column.iloc[rows]
         if isinstance(column.dtype, pd.CategoricalDtype):
             codes = column.cat.remove_unused_categories().cat.codes.to_numpy()
-            return codes.astype(np.int64)
+            return codes.astype(np.int64, copy=False)
         codes, _ = pd.factorize(column, use_na_sentinel=True)
-        return codes.astype(np.int64)
+        return codes.astype(np.int64, copy=False)
 
     def numeric_matrix(self, rows: np.ndarray | None) -> np.ndarray:
         """Numeric columns on `rows` (all when None) as an (n, p) float64 matrix, NaN where missing."""
