@@ -93,7 +93,8 @@ def _child(fns: Sequence[Callable[[], Any]], groups: Sequence[Hashable], start: 
 def _kill(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
+    with contextlib.suppress(ChildProcessError):  # already reaped
+        os.waitpid(pid, 0)
 
 
 def _read_messages(buffer: bytearray) -> list[tuple[int, Outcome]]:
@@ -201,6 +202,9 @@ def run_forked_many(
         os.close(write_fd)
         try:
             stopped, why = _supervise(pid, read_fd, start, len(fns), time_limit_s, out)
+        except BaseException:  # e.g. KeyboardInterrupt: leave no orphan computing
+            _kill(pid)
+            raise
         finally:
             os.close(read_fd)
         bad.update(groups[i] for i in range(start, stopped) if out[i][0] != "ok")
