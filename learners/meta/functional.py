@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, grad, grad_and_value, vmap
 
 Params = dict[str, Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -111,6 +111,33 @@ def batched_query_loss(
         return task_loss(model, fast, buffers, qx, qy, loss_fn)
 
     return vmap(one)(support_x, support_y, query_x, query_y)
+
+
+def meta_loss(
+    model: nn.Module,
+    params: Params,
+    step_sizes: Params,
+    buffers: Params,
+    support_x: Tensor,
+    support_y: Tensor,
+    query_x: Tensor,
+    query_y: Tensor,
+    **inner: object,
+) -> Tensor:
+    """Summed query loss of a batch of tasks as a pure function of the meta-parameters.
+
+    ``step_sizes`` are Meta-SGD's per-parameter step sizes; empty means ``inner["lr"]`` for all.
+    """
+    if step_sizes:
+        inner = {**inner, "lr": step_sizes}
+    return batched_query_loss(
+        model, params, buffers, support_x, support_y, query_x, query_y, **inner
+    ).sum()
+
+
+# d meta_loss / d (params, step_sizes), and the loss: one functional computation, no autograd tape
+# outside it, so torch.compile sees (and fuses) the whole meta-gradient.
+meta_gradient = grad_and_value(meta_loss, argnums=(1, 2))
 
 
 def batched_predict(model: nn.Module, params: Params, buffers: Params, x: Tensor) -> Tensor:
