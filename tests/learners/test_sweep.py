@@ -67,3 +67,18 @@ def test_read_shards_concatenates_and_names_the_folder_when_empty(tmp_path):
     assert frame.to_dict("list") == {"dataset": ["a", "b"], "status": ["ok", "timeout"]}
     with pytest.raises(FileNotFoundError, match="empty"):
         read_shards(tmp_path / "empty")
+
+
+@pytest.mark.slow
+def test_run_shard_inside_a_daemonic_dask_worker_process():
+    distributed = pytest.importorskip("dask.distributed")
+    rows = [(DatasetRef("sklearn_iris", "sklearn"), "classification", 150, 4)]
+    (shard,) = plan(rows, PROTOCOL, families=["linear"])
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                 dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        records = client.submit(run_shard, shard, PROTOCOL).result(timeout=120)
+    assert len(records) == 33
+    assert {r["status"] for r in records} == {"ok"}
