@@ -58,7 +58,7 @@ NOTES = [
     "  random sample of at most 100,000 rows (stratified by class); landmarkers a nested sample",
     "  of at most 5,000 rows. The rows used are returned per group (`sample_sizes`).",
     "- Wide tables: PCA decomposes the smaller of the two Gram matrices on at most",
-    "  2e9 / columns^2 rows (at least 1,000); landmarkers see at most 256 design columns.",
+    "  1e9 / columns^2 rows (at least 1,000); landmarkers see at most 256 design columns.",
     "- 1-NN is a brute-force numpy implementation on columns standardised per training fold",
     "  (pymfe: sklearn's KNN on raw columns); elite 1-NN uses the column of the fold's decision",
     "  stump (pymfe: the top column of a fully grown tree); LDA uses the lsqr solver (same",

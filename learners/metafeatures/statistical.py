@@ -131,7 +131,8 @@ def pca(table: Table, sample: NumericSample) -> Pca:
         raise NotApplicable("no non-constant column for PCA")
     rows = table.limits.pca_rows(design.shape[1])
     if rows < design.shape[0]:  # a wide table: a smaller (nested) sample bounds the cost
-        design = table.design_matrix(table.sample(rows))
+        within = table.sample(rows)
+        design = design[within if sample.rows is None else np.searchsorted(sample.rows, within)]
     z = (design - design.mean(axis=0)) / design.std(axis=0)
     z = z[:, np.isfinite(z).all(axis=0)]  # a column constant on this sample
     if z.shape[1] == 0:

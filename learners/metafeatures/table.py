@@ -29,7 +29,7 @@ class Limits:
     sample_rows: int = 100_000
     landmark_rows: int = 5_000
     landmark_columns: int = 256
-    pca_flops: float = 2e9
+    pca_flops: float = 1e9
     cv_folds: int = 10
     max_onehot_levels: int = 10
 
@@ -117,20 +117,33 @@ class Table:
         column (the rest and missing values are all zeros); constant columns are left out.
         """
         numeric = self.numeric_matrix(rows) if numeric is None else numeric
+        n = numeric.shape[0]
         holes = np.isnan(numeric)
         if holes.any():
             means = np.nan_to_num(np.nanmean(numeric, axis=0))
             numeric[holes] = np.take(means, np.nonzero(holes)[1])
-        parts = [numeric]
-        for name in self.categorical:
-            codes = self.category_codes(name, rows)
-            counts = np.bincount(codes[codes >= 0]) if (codes >= 0).any() else np.zeros(0, int)
-            top = np.argsort(-counts, kind="stable")[: self.limits.max_onehot_levels]
-            parts.append((codes[:, None] == top[None, :]).astype(np.float64))
-        design = np.hstack(parts) if len(parts) > 1 else numeric
-        if design.shape[0] == 0:
-            return design
-        return design[:, design.min(axis=0) < design.max(axis=0)]
+        varying = numeric.min(axis=0) < numeric.max(axis=0) if n else np.zeros(0, dtype=bool)
+        onehots = [self._onehot_levels(name, rows, n) for name in self.categorical]
+        width = int(varying.sum()) + sum(len(levels) for _, levels in onehots)
+        out = np.zeros((n, width), dtype=np.float64, order="F")
+        out[:, : varying.sum()] = numeric[:, varying]
+        start = int(varying.sum())
+        for codes, levels in onehots:
+            position = np.full(max(int(codes.max()) + 1, 1), -1)  # level code -> output column
+            position[levels] = np.arange(levels.size)
+            hit = np.nonzero(codes >= 0)[0]
+            column = position[codes[hit]]
+            on = column >= 0
+            out[hit[on], start + column[on]] = 1.0
+            start += levels.size
+        return out
+
+    def _onehot_levels(self, name: str, rows: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Codes of a categorical column and the levels that get a one-hot column (not constant)."""
+        codes = self.category_codes(name, rows)
+        counts = np.bincount(codes[codes >= 0]) if (codes >= 0).any() else np.zeros(0, int)
+        top = np.argsort(-counts, kind="stable")[: self.limits.max_onehot_levels]
+        return codes, top[(counts[top] > 0) & (counts[top] < n)]
 
     def rows_used(self, size: int) -> int:
         """How many rows `sample(size)` holds (more than `size` when classes outnumber it)."""

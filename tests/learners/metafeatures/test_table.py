@@ -54,3 +54,22 @@ def test_column_kinds_from_types_and_dtypes():
 def test_limits_refuse_nonsense():
     with pytest.raises(ValueError, match="landmark_rows <= sample_rows"):
         Limits(sample_rows=100, landmark_rows=1000)
+
+
+def test_design_matrix_imputes_encodes_and_drops_constants():
+    X = pd.DataFrame({
+        "x": [1.0, np.nan, 3.0, 5.0],
+        "const": [2.0] * 4,
+        "c": ["a", "b", None, "a"],
+        "many": list("pqrs"),
+    })  # fmt: skip
+    limits = Limits(max_onehot_levels=2)
+    table = build_table(X, np.array([0, 1, 0, 1]), None, "classification", 0, limits)
+    design = table.design_matrix(None)
+    expected = np.array([
+        [1.0, 1, 0, 1, 0],
+        [3.0, 0, 1, 0, 1],  # the mean of x fills the hole
+        [3.0, 0, 0, 0, 0],  # missing level: all zeros; "r" is beyond the top 2 levels
+        [5.0, 1, 0, 0, 0],
+    ])  # fmt: skip
+    np.testing.assert_array_equal(design, expected)
