@@ -59,6 +59,14 @@ def settings() -> Settings:
     return Settings()
 
 
+def engine_from_settings():  # type: ignore[no-untyped-def]
+    from metastore.session import make_engine
+
+    cfg = settings()
+    cfg.prepare_dirs()
+    return make_engine(cfg.resolved_database_url)
+
+
 def store_from_settings():  # type: ignore[no-untyped-def]
     from service.app import open_store
 
@@ -95,11 +103,9 @@ def _safe_url(cfg: Settings) -> str:
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head", as_json: JsonFlag = False) -> None:
     """Migrate the metastore schema to the latest revision (or REVISION)."""
     from metastore import schema
-    from metastore.session import make_engine
 
     cfg = settings()
-    cfg.prepare_dirs()
-    engine = make_engine(cfg.resolved_database_url)
+    engine = engine_from_settings()
     before = schema.current_revision(engine)
     schema.upgrade(engine, revision)
     after = schema.current_revision(engine)
@@ -114,9 +120,8 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head", as_json: Jso
 def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, or base.")]) -> None:
     """Migrate the metastore schema down to REVISION."""
     from metastore import schema
-    from metastore.session import make_engine
 
-    engine = make_engine(settings().resolved_database_url)
+    engine = engine_from_settings()
     schema.downgrade(engine, revision)
     typer.echo(f"metastore now at {schema.current_revision(engine) or '<empty>'}")
 
@@ -125,9 +130,8 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, 
 def db_current(as_json: JsonFlag = False) -> None:
     """Show the schema revision of the metastore and the one this version needs."""
     from metastore import schema
-    from metastore.session import make_engine
 
-    engine = make_engine(settings().resolved_database_url)
+    engine = engine_from_settings()
     current, head = schema.current_revision(engine), schema.head_revision()
     emit(
         {"current": current, "head": head, "up_to_date": current == head},
