@@ -23,7 +23,7 @@ from learners.pools import pool
 from learners.spaces import FAMILIES, InvalidConfigurationError
 from tests.learners.tables import mixed_table
 
-FAST = Protocol(name="test", time_limit_s=30.0)
+FAST = Protocol(name="test", kfold_max_rows=0, time_limit_s=30.0)
 
 
 def _cells(family: str, task_type: str) -> list[Cell]:
@@ -62,7 +62,7 @@ def test_results_are_deterministic_for_a_seed():
     first = evaluate(X, y, types, "classification", "lightgbm", config, FAST)
     again = evaluate(X, y, types, "classification", "lightgbm", config, FAST)
     other = evaluate(X, y, types, "classification", "lightgbm", config,
-                     Protocol(name="test", seeds=(1,)))
+                     Protocol(name="test", kfold_max_rows=0, seeds=(1,)))
     assert first.metrics == again.metrics
     assert first.metrics != other.metrics
 
@@ -149,7 +149,8 @@ def test_limit_is_cpu_time_with_a_wall_clock_backstop():
 
 def test_splits_cap_rows_stratify_and_keep_singletons_in_training():
     y = np.array([0] * 600 + [1] * 300 + [2])
-    splits = make_splits(y, "classification", Protocol(max_train_rows=300, max_test_rows=90))
+    splits = make_splits(y, "classification",
+                         Protocol(kfold_max_rows=0, max_train_rows=300, max_test_rows=90))
     ((seed, train, test),) = splits
     assert (seed, len(train), len(test)) == (0, 300, 90)
     assert 900 in train and 900 not in test
@@ -182,3 +183,10 @@ def test_regression_metrics_known_values():
     assert m["mae"] == pytest.approx(2 / 3)
     assert m["rmse"] == pytest.approx(np.sqrt(4 / 3))
     assert m["r2"] == pytest.approx(1 - 4 / 2)
+
+
+def test_default_protocol_is_the_knowledge_base_protocol():
+    p = Protocol()
+    assert p.id == "kb-v1"
+    assert (p.kind, p.kfold_max_rows, p.n_splits, p.max_train_rows, p.time_limit_s) == (
+        "holdout", 500, 5, 1000, 10.0)

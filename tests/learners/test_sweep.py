@@ -12,7 +12,7 @@ from learners.evaluate import Cell, Protocol
 from learners.spaces import FAMILIES
 from learners.sweep import plan, read_shards, run_cells, run_shard
 
-PROTOCOL = Protocol(name="test")
+PROTOCOL = Protocol(name="test", kfold_max_rows=0)
 ROWS = [
     (DatasetRef("big", "pmlb", "/x"), "classification", 50_000, 20),
     (DatasetRef("small", "pmlb", "/x"), "regression", 100, 5),
