@@ -106,6 +106,15 @@ class MetaStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def import_evaluations(self, new: Sequence[NewEvaluation]) -> int:
+        """Bulk-load many evaluations in one transaction; returns how many were new.
+
+        For knowledge-base loads: every item must carry an idempotency key, and an item whose key
+        is already stored is skipped without comparing payloads (so a reload adds nothing).
+        Raises: InvalidReference, ValueError (an item without a key).
+        """
+
+    @abc.abstractmethod
     def list_evaluations(
         self,
         dataset_id: int | None = None,

@@ -131,6 +131,22 @@ class TestStoreContract:
         assert exc.value.key == "k-1"
         assert len(store.list_evaluations(dataset_id=ds.id)) == 1
 
+    def test_bulk_import_skips_known_keys(self, store: SqlMetaStore) -> None:
+        ds, _ = store.add_dataset(new_dataset())
+        _, configs = space_and_configs(store, n=2)
+        items = [
+            NewEvaluation(ds.id, c.id, "kb-v1", {"accuracy": 0.5 + k / 10}, idempotency_key=f"kb:{k}")
+            for k, c in enumerate(configs * 600)
+        ]
+        assert store.import_evaluations(items) == 1200
+        assert store.import_evaluations(items[:700]) == 0
+        assert len(store.list_evaluations(dataset_id=ds.id)) == 1200
+        with pytest.raises(ValueError, match="idempotency key"):
+            store.import_evaluations([dataclasses.replace(items[0], idempotency_key=None)])
+        with pytest.raises(InvalidReference):
+            store.import_evaluations([dataclasses.replace(items[0], dataset_id=999, idempotency_key="z")])
+        assert len(store.list_evaluations()) == 1200
+
     def test_failures_are_stored_with_their_message(self, store: SqlMetaStore) -> None:
         ds, _ = store.add_dataset(new_dataset())
         _, configs = space_and_configs(store)
