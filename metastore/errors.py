@@ -70,3 +70,28 @@ class SchemaOutOfDate(MetastoreError):
             f"the metastore schema at {url} is at revision {current or '<empty>'}, "
             f"but this version of warmstart needs {head}. Run: {self.command}"
         )
+
+
+class JobNotFound(NotFound):
+    kind = "job"
+
+
+class JobLost(MetastoreError):
+    """A worker touched a job it no longer owns (requeued after a missed heartbeat, or finished)."""
+
+    def __init__(self, job_id: int, owner: str) -> None:
+        self.job_id = job_id
+        self.owner = owner
+        super().__init__(
+            f"job {job_id} is no longer running under worker {owner!r}: it was requeued after a "
+            "missed heartbeat, cancelled or finished elsewhere; this worker must drop its result"
+        )
+
+
+class JobAlreadyFinished(MetastoreError):
+    """A request to change a job that has already reached a final state."""
+
+    def __init__(self, job_id: int, state: str) -> None:
+        self.job_id = job_id
+        self.state = state
+        super().__init__(f"job {job_id} already {state}; a finished job cannot be changed")

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -148,3 +149,50 @@ class ApiKey(Base):
     scopes: Mapped[list[Any]] = mapped_column(doc="Granted scopes: read, write, admin.")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Job(Base):
+    """A unit of long work (meta-training, recomputation...) that workers claim, run and report on."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_id", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True, doc="Registered handler name.")
+    arguments: Mapped[dict[str, Any]] = mapped_column(doc="Keyword arguments for the handler (JSON).")
+    state: Mapped[str] = mapped_column(String(16), doc="queued, running, succeeded, failed or cancelled.")
+    attempts: Mapped[int] = mapped_column(Integer, doc="Times a worker has claimed it.")
+    max_attempts: Mapped[int] = mapped_column(Integer, doc="Claims allowed before it fails for good.")
+    owner: Mapped[str | None] = mapped_column(String(128), doc="Worker id while running.")
+    heartbeat_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), doc="Last sign of life from the owner (database clock)."
+    )
+    progress: Mapped[float] = mapped_column(Float, doc="Fraction done, 0 to 1.")
+    message: Mapped[str] = mapped_column(Text, doc="Latest progress message.")
+    metrics: Mapped[dict[str, Any]] = mapped_column(doc="Latest value of every metric reported.")
+    result: Mapped[dict[str, Any] | None] = mapped_column(JsonType, doc="The handler's result.")
+    error: Mapped[str | None] = mapped_column(Text, doc="The last attempt's error, kept after retries.")
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, doc="Set by cancel; the owner stops.")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JobEvent(Base):
+    """An append-only log of what happened to a job; its id orders server-sent events."""
+
+    __tablename__ = "job_events"
+    __table_args__ = (Index("ix_job_events_job_id", "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(
+        String(16), doc="queued, claimed, progress, retrying, requeued, released, cancel, succeeded..."
+    )
+    attempt: Mapped[int] = mapped_column(Integer, doc="The job's attempt count when it happened.")
+    owner: Mapped[str | None] = mapped_column(String(128), doc="The worker involved, if any.")
+    progress: Mapped[float | None] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any]] = mapped_column()
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
