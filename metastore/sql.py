@@ -270,8 +270,12 @@ class SqlMetaStore(MetaStore):
             self._check_references(s, new)
             for start in range(0, len(new), _BULK_CHUNK):
                 rows = [
-                    {**_payload(e), "idempotency_key": e.idempotency_key, "request_hash": None,
-                     "created_at": now}
+                    {
+                        **_payload(e),
+                        "idempotency_key": e.idempotency_key,
+                        "request_hash": None,
+                        "created_at": now,
+                    }
                     for e in new[start : start + _BULK_CHUNK]
                 ]
                 stmt = (

@@ -11,9 +11,10 @@ from metastore import schema
 from metastore.sql import SqlMetaStore
 from metastore.store import MetaStore
 from service import errors
-from service.api import catalog, datasets, evaluations, health
+from service.api import catalog, datasets, evaluations, health, jobs
 from service.config import Settings, is_loopback
 from service.deps import reject_unknown_query
+from service.jobs.worker import attach_embedded_worker
 from service.limits import BodySizeLimit
 from service.schemas import COMMON_ERRORS, Problem
 
@@ -38,7 +39,23 @@ def open_store(settings: Settings) -> SqlMetaStore:
         log.info("initialising a new embedded metastore at %s", settings.resolved_database_url)
         schema.upgrade(store.engine)
     store.check()
+    if settings.load_bundled_kb:
+        load_bundled_if_empty(store)
     return store
+
+
+def load_bundled_if_empty(store: SqlMetaStore) -> None:
+    """An empty metastore starts with the bundled knowledge base, so advice works at once."""
+    from metastore.kb import BUNDLED_KB, load_kb
+
+    if store.list_datasets(limit=1).total or not BUNDLED_KB.exists():
+        return
+    result = load_kb(store, BUNDLED_KB)
+    log.info(
+        "loaded the bundled knowledge base: %d datasets, %d evaluations",
+        result["datasets_added"],
+        result["evaluations_added"],
+    )
 
 
 def create_app(settings: Settings | None = None, store: MetaStore | None = None) -> FastAPI:
@@ -70,11 +87,13 @@ def create_app(settings: Settings | None = None, store: MetaStore | None = None)
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.include_router(health.router)  # probes stay lenient: load balancers add what they like
-    for module in (datasets, evaluations, catalog):
+    for module in (datasets, evaluations, catalog, jobs):
         app.include_router(
             module.router, responses=COMMON_ERRORS, dependencies=[Depends(reject_unknown_query)]
         )
     _register_problem_schema(app)
+    if settings.embedded_worker:
+        attach_embedded_worker(app, settings, store)
     return app
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from metastore.errors import MetastoreError
+from service import cli_jobs
 from service.config import Settings
 from service.problems import ProblemError
 
@@ -28,6 +29,8 @@ keys_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(keys_app, name="keys")
+app.add_typer(cli_jobs.jobs_app, name="jobs")
+app.command("worker")(cli_jobs.worker)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -265,7 +268,14 @@ def metafeatures(
     emit({"task_type": prepared.task_type, **asdict(v)}, as_json, "\n".join(lines))
 
 
+def _register_subcommands() -> None:
+    from service.cli_kb import kb_app
+
+    app.add_typer(kb_app, name="kb")
+
+
 def main() -> None:
+    _register_subcommands()
     try:
         app(standalone_mode=False)
     except SystemExit:

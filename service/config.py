@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,6 +46,25 @@ class Settings(BaseSettings):
     load_bundled_kb: bool = Field(
         default=True, description="Load the bundled knowledge base into an empty metastore."
     )
+    embedded_worker: bool = Field(
+        default=True,
+        description="Run one job worker inside `warmstart serve`, so one process does everything. "
+        "Turn it off where `warmstart worker` processes run beside the service.",
+    )
+    job_poll_s: float = Field(default=1.0, gt=0, description="How often an idle worker looks for jobs.")
+    job_heartbeat_s: float = Field(default=5.0, gt=0, description="How often a busy worker says it is alive.")
+    job_grace_s: float = Field(
+        default=60.0, gt=0, description="Heartbeat age after which a job's worker counts as dead."
+    )
+
+    @model_validator(mode="after")
+    def _grace_outlasts_heartbeats(self) -> Settings:
+        if self.job_grace_s < 2 * self.job_heartbeat_s:
+            raise ValueError(
+                f"job_grace_s ({self.job_grace_s}) must be at least twice job_heartbeat_s "
+                f"({self.job_heartbeat_s}), or live workers would lose their jobs"
+            )
+        return self
 
     @field_validator("data_dir")
     @classmethod

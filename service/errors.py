@@ -16,6 +16,8 @@ from starlette.requests import ClientDisconnect
 from metastore.errors import (
     IdempotencyConflict,
     InvalidReference,
+    JobAlreadyFinished,
+    JobLost,
     MetastoreError,
     NotFound,
     SchemaOutOfDate,
@@ -52,6 +54,8 @@ def _metastore_status(exc: MetastoreError) -> tuple[int, str, dict[str, str]]:
         return 404, f"{exc.kind.capitalize()} not found", {}
     if isinstance(exc, IdempotencyConflict):
         return 409, "Idempotency key reused", {}
+    if isinstance(exc, JobAlreadyFinished | JobLost):
+        return 409, "Job already finished", {}
     if isinstance(exc, InvalidReference):
         return 422, "Unknown reference", {}
     if isinstance(exc, StoreUnavailable):

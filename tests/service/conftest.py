@@ -19,6 +19,7 @@ from service.config import Settings
 
 
 def make_settings(tmp_path: Path, url: str | None = None, **kw) -> Settings:
+    kw.setdefault("embedded_worker", False)  # tests that need a worker start one themselves
     return Settings(data_dir=tmp_path / "data", database_url=url, load_bundled_kb=False, **kw)
 
 

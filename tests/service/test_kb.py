@@ -1,0 +1,85 @@
+"""The knowledge base: a real (small) Dask build, resume, export, load anywhere, and first-start load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from learners.datasets import catalog
+from metastore import schema
+from metastore.kb import export_kb, load_kb, read_kb
+from metastore.session import make_engine
+from metastore.sql import SqlMetaStore
+from service.usecases.kb import build
+from tests.conftest import PMLB
+
+FAMILIES = ["knn"]
+
+
+@pytest.fixture(scope="module")
+def small_catalog():
+    if not PMLB.exists():
+        pytest.skip(f"{PMLB} is not there (../shared missing)")
+    entries = sorted(catalog(PMLB, include_sklearn=False), key=lambda e: (e[2] * e[3], e[0].name))
+    return entries[:2]
+
+
+def _fresh(url: str) -> SqlMetaStore:
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    return SqlMetaStore(engine)
+
+
+def test_build_resume_export_and_load(
+    small_catalog, sqlite_url: str, postgres_url: str, tmp_path: Path
+) -> None:
+    store = _fresh(sqlite_url)
+    seen = []
+    report = build(store, small_catalog, FAMILIES, workers=1, progress=lambda i, n, what: seen.append((i, n)))
+    assert report.datasets_registered == 2 and report.shards_run == 2
+    assert report.evaluations_added == 2 * 33
+    assert seen and seen[-1][0] == seen[-1][1]
+    stats = store.stats()
+    assert (stats.datasets, stats.evaluations) == (2, 66)
+    records = store.all_metafeatures()
+    assert all(r.origin_group and v.values for r, v in records)
+
+    again = build(store, small_catalog, FAMILIES, workers=1)
+    assert (again.shards_run, again.shards_skipped, again.evaluations_added) == (0, 2, 0)
+
+    out = tmp_path / "kb.parquet"
+    exported = export_kb(store, out)
+    assert exported["datasets"] == 2 and exported["evaluations"] == 66
+    assert out.stat().st_size < 200_000
+    header = read_kb(out).header
+    assert "values" in header["datasets"][0]["metafeatures"]
+    assert not any("X" in d or "rows" in d for d in header["datasets"])  # no raw data
+
+    other = _fresh(postgres_url)
+    loaded = load_kb(other, out)
+    assert loaded["datasets_added"] == 2 and loaded["evaluations_added"] == 66
+    assert load_kb(other, out)["evaluations_added"] == 0
+    a = {(e.metrics.get("accuracy") or e.metrics.get("r2"), e.status) for e in store.list_evaluations()}
+    b = {(e.metrics.get("accuracy") or e.metrics.get("r2"), e.status) for e in other.list_evaluations()}
+    assert a == b
+    s = other.stats()
+    assert (s.datasets, s.evaluations, s.families) == (2, 66, stats.families)
+
+
+def test_empty_metastore_loads_the_bundled_kb_on_first_start(
+    small_catalog, sqlite_url: str, tmp_path: Path, monkeypatch
+) -> None:
+    import metastore.kb as kb_pkg
+    from service.app import open_store
+    from service.config import Settings
+
+    source = _fresh(f"sqlite+pysqlite:///{tmp_path / 'src.sqlite'}")
+    build(source, small_catalog[:1], FAMILIES, workers=1)
+    bundle = tmp_path / "bundle.parquet"
+    export_kb(source, bundle)
+    monkeypatch.setattr(kb_pkg, "BUNDLED_KB", bundle)
+    settings = Settings(data_dir=tmp_path / "data", load_bundled_kb=True)
+    store = open_store(settings)
+    assert store.stats().evaluations == 33
+    assert open_store(settings).stats().evaluations == 33  # not loaded twice
