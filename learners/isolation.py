@@ -73,8 +73,11 @@ def run_inline_many(fns: Sequence[Callable[[], Any]], groups: Sequence[Hashable]
 
 
 def _child(fns: Sequence[Callable[[], Any]], groups: Sequence[Hashable], start: int,
-           bad: set[Hashable], write_fd: int) -> None:  # pragma: no cover - runs in the child
+           bad: set[Hashable], write_fd: int,
+           warmup: Callable[[int], Any] | None) -> None:  # pragma: no cover - runs in the child
     try:
+        if warmup is not None:
+            run_inline(lambda: warmup(start))
         pipe = os.fdopen(write_fd, "wb", buffering=0)
 
         def emit(i: int, outcome: Outcome) -> None:
@@ -175,7 +178,8 @@ def _supervise(pid: int, read_fd: int, start: int, n: int, time_limit_s: float,
 
 
 def run_forked_many(
-    fns: Sequence[Callable[[], Any]], groups: Sequence[Hashable], time_limit_s: float
+    fns: Sequence[Callable[[], Any]], groups: Sequence[Hashable], time_limit_s: float,
+    warmup: Callable[[int], Any] | None = None,
 ) -> list[Outcome]:
     """Run each function in a forked child, at most ``time_limit_s`` CPU seconds each.
 
@@ -187,6 +191,8 @@ def run_forked_many(
     ``("skipped", None)``. A time-out gives ``("timeout", None)``; a child that dies (e.g. killed
     for memory) gives ``("failed", message)`` for the function it was running. Uses ``os.fork``
     directly (not multiprocessing) so that it works inside daemonic processes like Dask workers.
+    ``warmup(i)``, if given, runs in each new child before function ``i`` (its errors ignored),
+    so one-off library initialisation is not charged to the first measured function.
     """
     if len(fns) != len(groups):
         raise ValueError(f"{len(fns)} functions but {len(groups)} groups; give one group each")
@@ -198,7 +204,7 @@ def run_forked_many(
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             os.close(read_fd)
-            _child(fns, groups, start, bad, write_fd)
+            _child(fns, groups, start, bad, write_fd, warmup)
         os.close(write_fd)
         try:
             stopped, why = _supervise(pid, read_fd, start, len(fns), time_limit_s, out)
@@ -219,13 +225,15 @@ def run_forked_many(
 
 def run_many(
     fns: Sequence[Callable[[], Any]], groups: Sequence[Hashable], time_limit_s: float,
-    isolation: str,
+    isolation: str, warmup: Callable[[int], Any] | None = None,
 ) -> list[Outcome]:
     """Dispatch to ``run_forked_many`` (POSIX) or ``run_inline_many`` (no time limit)."""
     if isolation == "fork":
         if not hasattr(os, "fork"):
             raise RuntimeError("isolation='fork' needs os.fork (POSIX); use isolation='none'")
-        return run_forked_many(fns, groups, time_limit_s)
+        return run_forked_many(fns, groups, time_limit_s, warmup)
     if isolation == "none":
+        if warmup is not None and fns:
+            run_inline(lambda: warmup(0))
         return run_inline_many(fns, groups)
     raise ValueError(f"isolation={isolation!r}; use 'fork' or 'none'")

@@ -190,3 +190,17 @@ def test_default_protocol_is_the_knowledge_base_protocol():
     assert p.id == "kb-v1"
     assert (p.kind, p.kfold_max_rows, p.n_splits, p.max_train_rows, p.time_limit_s) == (
         "holdout", 500, 5, 1000, 10.0)
+
+
+def test_peak_memory_is_per_fit_in_a_reused_worker():
+    X, y, types = mixed_table("regression", n=3000)
+    knn = Cell("knn", {"n_neighbors": 5, "weights": "uniform", "p": 2})
+    forest = Cell("random_forest", {"max_features_exponent": 1.0, "min_samples_split": 2,
+                                    "min_samples_leaf": 1, "bootstrap": False})
+    r = evaluate_many(X, y, types, "regression", [knn, forest, knn],
+                      Protocol(name="t", kfold_max_rows=0))
+    assert [x.status for x in r] == ["ok"] * 3
+    # 100 unpruned trees on 2,000 rows hold ~4,000 nodes each; k-NN stores the 2,000 rows
+    assert r[1].peak_memory_mb > 5
+    # the first cell is not charged for library start-up, the third not helped by reuse
+    assert r[0].peak_memory_mb < 3 and r[2].peak_memory_mb < 3

@@ -76,7 +76,7 @@ def test_run_shard_inside_a_daemonic_dask_worker_process():
     (shard,) = plan(rows, PROTOCOL, families=["linear"])
     with (
         distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                 dashboard_address=None) as cluster,
+                                 dashboard_address=":0") as cluster,
         distributed.Client(cluster) as client,
     ):
         records = client.submit(run_shard, shard, PROTOCOL).result(timeout=120)
