@@ -124,19 +124,14 @@ class Pca:
     rows: int
 
 
-@REGISTRY.helper("pca", requires=("table", "numeric_sample"))
-def pca(table: Table, sample: NumericSample) -> Pca:
-    design = table.design_matrix(sample.rows, sample.values.copy())
+@REGISTRY.helper("pca", requires=("table",))
+def pca(table: Table) -> Pca:
+    # the widest the design can be bounds the rows up front (samples are nested)
+    widest = len(table.numeric) + len(table.categorical) * table.limits.max_onehot_levels
+    design = table.design_matrix(table.sample(table.limits.pca_rows(widest)))
     if design.shape[1] == 0:
         raise NotApplicable("no non-constant column for PCA")
-    rows = table.limits.pca_rows(design.shape[1])
-    if rows < design.shape[0]:  # a wide table: a smaller (nested) sample bounds the cost
-        within = table.sample(rows)
-        design = design[within if sample.rows is None else np.searchsorted(sample.rows, within)]
     z = (design - design.mean(axis=0)) / design.std(axis=0)
-    z = z[:, np.isfinite(z).all(axis=0)]  # a column constant on this sample
-    if z.shape[1] == 0:
-        raise NotApplicable("no non-constant column for PCA")
     # the non-zero spectrum of Z'Z equals that of ZZ': decompose the smaller one
     wide = z.shape[1] > z.shape[0]
     eigval, eigvec = np.linalg.eigh((z @ z.T if wide else z.T @ z) / z.shape[0])

@@ -84,6 +84,10 @@ class Table:
     def numeric_column(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
         """Float64 values of a numeric column (a view when the column is float64 already)."""
         column = self.frame[name]
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiu":
+            values = column.to_numpy()  # plain numpy storage: gather without pandas overhead
+            values = values if rows is None else values[rows]
+            return values.astype(np.float64, copy=False)
         if rows is not None:
             column = column.iloc[rows]
         if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
@@ -91,14 +95,17 @@ class Table:
         return column.to_numpy(dtype=np.float64, na_value=np.nan)
 
     def category_codes(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
-        """Integer codes 0..k-1 of a categorical column, -1 where missing."""
+        """Integer codes 0..k-1 of a categorical column (levels present on `rows`), -1 where missing."""
         column = self.frame[name]
-        if rows is not None:
-            column = column.iloc[rows]
         if isinstance(column.dtype, pd.CategoricalDtype):
-            codes = column.cat.remove_unused_categories().cat.codes.to_numpy()
-            return codes.astype(np.int64, copy=False)
-        codes, _ = pd.factorize(column, use_na_sentinel=True)
+            codes = column.cat.codes.to_numpy()
+            codes = codes if rows is None else codes[rows]
+            present = codes >= 0
+            compact = np.full(codes.shape[0], -1, dtype=np.int64)
+            compact[present] = np.unique(codes[present], return_inverse=True)[1]
+            return compact
+        values = column.to_numpy()
+        codes, _ = pd.factorize(values if rows is None else values[rows], use_na_sentinel=True)
         return codes.astype(np.int64, copy=False)
 
     def numeric_matrix(self, rows: np.ndarray | None) -> np.ndarray:
