@@ -17,7 +17,15 @@ from service.jobs.schemas import JobEventOut, JobOut, JobPage, JobStateStr
 from service.jobs.worker import jobs_for
 from service.problems import InvalidRequest
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+def single_valued_query(request: Request) -> None:
+    """`?kind=a&kind=b` would silently mean `kind=b`; every query parameter here takes one value."""
+    names = [k for k, _ in request.query_params.multi_items()]
+    if repeated := sorted({n for n in names if names.count(n) > 1}):
+        raise InvalidRequest(f"Query parameter(s) {repeated} were given more than once; give each once.")
+
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(single_valued_query)])
 
 MAX_INT = 2**31 - 1
 JobId = Annotated[int, Path(ge=1, le=MAX_INT, description="A job id")]
