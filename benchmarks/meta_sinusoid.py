@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 from torch.func import functional_call
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -272,6 +272,44 @@ def run_speed(args: argparse.Namespace) -> dict:
     return out
 
 
+# ---------------------------------------------------------------- serving
+def run_serving(args: argparse.Namespace) -> dict:
+    """Adapting concurrent requests: one batched adapt_batch call vs a loop of adapt() calls."""
+    torch.set_num_threads(args.threads)
+    learner = MAML(mlp(seed=0), device="cpu")
+    learner.meta_step(fixed_batches(10, 1)[0])
+    out: dict = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "rows": []}
+    for n_tasks in (1, 10, 100):
+        tasks = SinusoidTasks(10, query=100).sample(n_tasks, torch.Generator().manual_seed(1))
+        sx, sy = tasks.support_x, tasks.support_y
+
+        def batched(tasks: TaskBatch = tasks) -> None:
+            learner.adapt_batch(tasks.support_x, tasks.support_y, steps=10).predict(tasks.query_x)
+
+        def looped(sx: Tensor = sx, sy: Tensor = sy, qx: Tensor = tasks.query_x) -> None:
+            for t in range(len(sx)):
+                with torch.no_grad():
+                    learner.adapt(sx[t], sy[t], steps=10)(qx[t])
+
+        rates = {"batched": [], "loop": []}
+        for _ in range(args.repeats):
+            for name, f in (("batched", batched), ("loop", looped)):
+                rates[name].append(n_tasks * time_calls(f, args.seconds))
+        out["rows"].append(
+            {"tasks": n_tasks, **{f"{k}_tasks_per_s": float(np.median(v)) for k, v in rates.items()}}
+        )
+    return out
+
+
+def time_calls(f: Callable[[], None], seconds: float) -> float:
+    f()
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        f()
+        n += 1
+    return n / (time.perf_counter() - start)
+
+
 # ---------------------------------------------------------------- memory
 def peak_bytes(fn_: Callable[[], None]) -> int:
     """Peak live CPU tensor memory while ``fn_`` runs: the running sum of every profiler event's
@@ -494,6 +532,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--speed", action="store_true", help="throughput vs learn2learn and a loop")
     p.add_argument("--memory", action="store_true", help="peak memory per meta-batch")
+    p.add_argument("--serving", action="store_true", help="batched vs looped adaptation")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--seconds", type=float, default=3.0, help="per timed repeat (--speed)")
     p.add_argument("--table", action="store_true", help="rewrite the docs table from results")
@@ -502,12 +541,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
-    if args.speed or args.memory:
-        result = run_speed(args) if args.speed else run_memory(args)
+    modes = {"speed": run_speed, "memory": run_memory, "serving": run_serving}
+    chosen = [m for m in modes if getattr(args, m)]
+    if chosen:
+        result = modes[chosen[0]](args)
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / ("speed.json" if args.speed else "memory.json")).write_text(
-            json.dumps(result, indent=2) + "\n"
-        )
+        (RESULTS / f"{chosen[0]}.json").write_text(json.dumps(result, indent=2) + "\n")
     elif args.table:
         write_report(RESULTS, DOC)
         return
