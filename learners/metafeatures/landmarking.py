@@ -63,8 +63,10 @@ def landmark_data(table: Table) -> LandmarkData:
 
 
 class OneNearestNeighbour:
-    """1-NN by brute force in numpy: sklearn's KNN pays a thread-pool start per predict call,
-    which dominates on the small folds landmarking uses. Ties go to the earliest training row."""
+    """1-NN by brute force in numpy; ties go to the earliest training row.
+
+    sklearn's KNN pays a thread-pool start per predict call, which dominates on small folds.
+    """
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> OneNearestNeighbour:
         self.X_, self.y_ = X, y
