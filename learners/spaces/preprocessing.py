@@ -6,10 +6,16 @@ from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    StandardScaler,
+)
 
 ColumnKind = Literal["numeric", "categorical"]
 Encoding = Literal["native_nan", "imputed_ordinal", "scaled_onehot"]
@@ -33,9 +39,28 @@ def split_columns(column_types: Mapping[str, str]) -> tuple[list[str], list[str]
     return numeric, categorical
 
 
+def categories_as_text(X: object) -> object:
+    """Turn non-missing values of object columns into strings, keep NaN and numeric columns.
+
+    Encoders refuse a column mixing numbers and strings (a CSV column of codes with a few
+    labels); numeric columns keep their dtype, so integer codes keep their order.
+    """
+    frame = pd.DataFrame(X).copy()
+    for col in frame.columns:
+        if frame[col].dtype == object:
+            values = frame[col]
+            frame[col] = values.where(values.isna(), values.astype(str))
+    return frame
+
+
+def _text() -> FunctionTransformer:
+    return FunctionTransformer(categories_as_text, feature_names_out="one-to-one")
+
+
 def _ordinal() -> Pipeline:
     return Pipeline(
         [
+            ("as_text", _text()),
             ("impute", SimpleImputer(strategy="most_frequent")),
             (
                 "encode",
@@ -74,6 +99,7 @@ def make_preprocessor(column_types: Mapping[str, str], encoding: Encoding) -> Co
         )
         cat = Pipeline(
             [
+                ("as_text", _text()),
                 ("impute", SimpleImputer(strategy="most_frequent")),
                 (
                     "encode",

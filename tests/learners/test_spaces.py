@@ -119,3 +119,12 @@ def test_pool_covers_log_ranges_on_both_sides_of_the_midpoint():
 def test_conditional_hyperparameter_only_when_active():
     for item in pool("linear", "classification")[1:]:
         assert ("l1_ratio" in item.values) == (item.values["penalty"] == "elasticnet")
+
+
+@pytest.mark.parametrize("family", ["lightgbm", "random_forest", "linear"])
+def test_categorical_column_mixing_numbers_and_strings_runs(family):
+    X, y, types = mixed_table("classification")
+    X["cat_str"] = X["cat_str"].where(X.index % 3 != 0, 7)  # some codes are ints
+    space = get_space(family, "classification")
+    model = space.build(space.default(), types, seed=0).fit(X, y)
+    assert model.predict(X).shape == (len(X),)
