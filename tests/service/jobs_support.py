@@ -23,11 +23,13 @@ FAST = WorkerConfig(poll_s=0.05, heartbeat_s=0.1, grace_s=1.0)
 FAST_ENV = {"WARMSTART_JOB_POLL_S": "0.1", "WARMSTART_JOB_HEARTBEAT_S": "0.2", "WARMSTART_JOB_GRACE_S": "1.5"}
 
 
-def seed_stale_datasets(store: SqlMetaStore, uploads_dir: Path, n: int, rows: int = 60) -> list[int]:
-    """`n` regression datasets with raw files, stored with meta-features of an old extractor."""
+def seed_stale_datasets(
+    store: SqlMetaStore, uploads_dir: Path, n: int, rows: int = 60, first: int = 0
+) -> list[int]:
+    """`n` regression datasets (numbered from `first`) with raw files and an old extractor's vector."""
     uploads_dir.mkdir(parents=True, exist_ok=True)
     ids = []
-    for i in range(n):
+    for i in range(first, first + n):
         frame = regression_frame(n=rows, seed=100 + i)
         raw = csv_bytes(frame)
         name = f"jobs-{i}.csv"
