@@ -129,6 +129,39 @@ def _looks_discrete(y: pd.Series) -> bool:
     return y.dtype.kind in "biuO" and y.nunique() <= 100
 
 
+def infer_column_types(X: pd.DataFrame) -> dict[str, str]:
+    """``numeric`` for number columns, ``categorical`` for text, category and bool columns."""
+    return {
+        str(c): "numeric" if X[c].dtype.kind in "iuf" else "categorical" for c in X.columns
+    }
+
+
+def infer_task_type(y: pd.Series) -> str:
+    """``classification`` for text, bool or integer targets with at most 100 values, else
+    ``regression``; pass the task type explicitly where this guess is wrong."""
+    y = pd.Series(y)
+    if y.dtype.kind in "Obc" or str(y.dtype) in ("category", "string", "str"):
+        return "classification"
+    return "classification" if _looks_discrete(y) else "regression"
+
+
+def from_frame(
+    frame: pd.DataFrame, target: str, name: str = "user", task_type: str | None = None,
+    column_types: dict[str, str] | None = None,
+) -> Dataset:
+    """A Dataset from a user's table (e.g. a CSV): rows with a missing target are dropped."""
+    if target not in frame.columns:
+        raise ValueError(
+            f"target column {target!r} not in the table; columns are {list(frame.columns)[:20]}"
+        )
+    frame = frame[frame[target].notna()].reset_index(drop=True)
+    X = frame.drop(columns=[target])
+    X.columns = [str(c) for c in X.columns]
+    types = column_types or infer_column_types(X)
+    task = task_type or infer_task_type(frame[target])
+    return Dataset(name, X, frame[target].to_numpy(), types, task, "user", origin_group(name))
+
+
 _SKLEARN_LOADERS: dict[str, tuple[Callable[..., object], str]] = {
     "iris": (skd.load_iris, "classification"),
     "wine": (skd.load_wine, "classification"),

@@ -15,6 +15,7 @@ from learners.datasets import (
     DatasetRef,
     all_refs,
     catalog,
+    from_frame,
     load_pmlb,
     load_sklearn,
     origin_group,
@@ -122,3 +123,17 @@ def test_catalog_sizes_without_an_index_file(tmp_path):
     assert entries[0] == (DatasetRef("toy", "pmlb", str(tmp_path)), "classification", 4, 3)
     assert [e[0].name for e in entries[1:]] == list(SKLEARN_DATASETS)
     assert catalog(tmp_path, include_sklearn=False) == entries[:1]
+
+
+def test_from_frame_infers_types_task_and_drops_unlabelled_rows():
+    frame = pd.DataFrame({"size": [1.5, 2.0, np.nan, 4.0], "city": ["a", "b", "a", None],
+                          "n": [1, 2, 3, 4], "label": ["yes", "no", None, "yes"]})
+    data = from_frame(frame, "label", name="mine")
+    assert data.column_types == {"size": "numeric", "city": "categorical", "n": "numeric"}
+    assert data.task_type == "classification"
+    assert list(data.y) == ["yes", "no", "yes"]
+    assert data.X.shape == (3, 3)
+    reg = from_frame(frame.assign(price=[1.1, 2.2, 3.3, 4.4]).drop(columns="label"), "price")
+    assert reg.task_type == "regression"
+    with pytest.raises(ValueError, match="'missing'"):
+        from_frame(frame, "missing")
