@@ -271,9 +271,11 @@ def metafeatures(
 def _register_subcommands() -> None:
     from service.cli_import import import_app
     from service.cli_kb import kb_app
+    from service.cli_pipeline import evaluate_cmd
 
     app.add_typer(kb_app, name="kb")
     app.add_typer(import_app, name="import")
+    app.command("evaluate")(evaluate_cmd)
 
 
 def main() -> None:

@@ -165,18 +165,24 @@ def worker(
     store = store_from_settings()
     config = WorkerConfig.from_settings(cfg, tuple(kind) if kind else None)
     w = Worker(jobs_for(store), store, cfg, config, name)
-    _stop_on_signals(w.stop)
+    previous = _stop_on_signals(w.stop)
     typer.echo(f"worker {w.id} polling every {cfg.job_poll_s:g} s")
-    done = w.run(max_jobs=max_jobs, exit_when_idle=exit_when_idle)
+    try:
+        done = w.run(max_jobs=max_jobs, exit_when_idle=exit_when_idle)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     typer.echo(f"worker {w.id} stopped after {done} job(s)")
 
 
-def _stop_on_signals(stop: Any) -> None:
-    """First SIGTERM/SIGINT: finish gracefully (the running job is requeued); a second one: exit now."""
+def _stop_on_signals(stop: Any) -> dict[int, Any]:
+    """First SIGTERM/SIGINT: stop gracefully (the running job is requeued); a second: exit now.
+
+    Returns the handlers it replaced.
+    """
 
     def handle(signum: int, _frame: Any) -> None:
         stop()
         signal.signal(signum, signal.SIG_DFL)
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, handle)
+    return {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
