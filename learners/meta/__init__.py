@@ -11,6 +11,7 @@ from learners.meta.models import mlp
 from learners.meta.protonet import ProtoNet, PrototypeClassifier
 from learners.meta.reptile import Reptile
 from learners.meta.tasks import (
+    GroupedTasks,
     NWayKShotTasks,
     SinusoidTasks,
     TaskBatch,
@@ -24,6 +25,7 @@ __all__ = [
     "AdaptedBatch",
     "CheckpointMismatch",
     "GradientMetaLearner",
+    "GroupedTasks",
     "MetaLearner",
     "MetaSGD",
     "NWayKShotTasks",

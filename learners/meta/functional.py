@@ -130,9 +130,7 @@ def meta_loss(
     """
     if step_sizes:
         inner = {**inner, "lr": step_sizes}
-    return batched_query_loss(
-        model, params, buffers, support_x, support_y, query_x, query_y, **inner
-    ).sum()
+    return batched_query_loss(model, params, buffers, support_x, support_y, query_x, query_y, **inner).sum()
 
 
 # d meta_loss / d (params, step_sizes), and the loss: one functional computation, no autograd tape

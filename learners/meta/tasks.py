@@ -114,6 +114,59 @@ def _uniform(shape: tuple[int, ...], bounds: tuple[float, float], gen: torch.Gen
     return low + (high - low) * torch.rand(shape, generator=gen, dtype=torch.float32)
 
 
+class GroupedTasks:
+    """K-shot regression tasks from a table whose rows belong to groups (one group = one task).
+
+    For example the rows of a surrogate's training table grouped by dataset: each task draws
+    one group, then ``shots`` support and ``query`` query rows from it without replacement.
+    ``y`` keeps its trailing shape (give ``[n, 1]`` targets for a one-output network).
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray | Tensor,
+        y: np.ndarray | Tensor,
+        groups: np.ndarray,
+        shots: int,
+        query: int,
+    ) -> None:
+        _check_positive("shots", shots)
+        _check_positive("query", query)
+        self.x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+        self.y = torch.as_tensor(np.asarray(y), dtype=torch.float32)
+        groups = np.asarray(groups)
+        if not len(self.x) == len(self.y) == len(groups):
+            raise ValueError(
+                f"x, y and groups must have one entry per row, got {len(self.x)}, "
+                f"{len(self.y)} and {len(groups)}"
+            )
+        self.shots, self.query = shots, query
+        names = np.unique(groups)
+        rows = [np.flatnonzero(groups == g) for g in names]
+        keep = [len(r) >= shots + query for r in rows]
+        if not any(keep):
+            raise ValueError(
+                f"no group has shots + query = {shots + query} rows (largest: "
+                f"{max(len(r) for r in rows)}); lower shots or query"
+            )
+        self.groups = names[keep]
+        self._rows = [torch.as_tensor(r) for r, k in zip(rows, keep, strict=True) if k]
+
+    def sample(self, n_tasks: int, generator: torch.Generator) -> TaskBatch:
+        _check_positive("n_tasks", n_tasks)
+        picks = torch.randint(len(self._rows), (n_tasks,), generator=generator).tolist()
+        idx = torch.stack(
+            [
+                self._rows[g][torch.randperm(len(self._rows[g]), generator=generator)][
+                    : self.shots + self.query
+                ]
+                for g in picks
+            ]
+        )
+        x, y, k = self.x[idx], self.y[idx], self.shots
+        return TaskBatch(x[:, :k], y[:, :k], x[:, k:], y[:, k:])
+
+
 class NWayKShotTasks:
     """N-way K-shot classification tasks drawn from a labelled array.
 

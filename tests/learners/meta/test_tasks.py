@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from learners.meta import NWayKShotTasks, SinusoidTasks, TaskBatch, gaussian_classes
+from learners.meta import GroupedTasks, NWayKShotTasks, SinusoidTasks, TaskBatch, gaussian_classes
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -81,3 +81,23 @@ def test_gaussian_classes_is_seeded():
     b = gaussian_classes(3, 4, 2, seed=1, noise_features=2)
     np.testing.assert_array_equal(a[0], b[0])
     assert a[0].shape == (12, 4)
+
+
+def test_grouped_tasks_draw_each_task_from_one_group():
+    groups = np.repeat(np.array(["a", "b", "c", "tiny"]), [6, 6, 6, 2])
+    x = np.arange(20, dtype=np.float32).reshape(20, 1)
+    y = np.repeat(np.array([0.0, 1.0, 2.0, 3.0]), [6, 6, 6, 2]).reshape(20, 1)
+    sampler = GroupedTasks(x, y, groups, shots=2, query=3)
+    assert list(sampler.groups) == ["a", "b", "c"]  # "tiny" has too few rows
+    tasks = sampler.sample(50, gen())
+    assert tasks.support_x.shape == (50, 2, 1) and tasks.query_y.shape == (50, 3, 1)
+    both = torch.cat([tasks.support_y, tasks.query_y], 1).squeeze(-1)
+    assert (both == both[:, :1]).all()  # one group per task
+    assert set(both[:, 0].tolist()) == {0.0, 1.0, 2.0}
+    rows = torch.cat([tasks.support_x, tasks.query_x], 1).squeeze(-1)
+    assert all(len(set(r.tolist())) == 5 for r in rows)  # no row twice in a task
+
+
+def test_grouped_tasks_reject_groups_too_small():
+    with pytest.raises(ValueError, match="no group has shots \\+ query = 5 rows"):
+        GroupedTasks(np.zeros((4, 1)), np.zeros((4, 1)), np.array([0, 0, 1, 1]), 2, 3)
