@@ -86,8 +86,8 @@ class MetaLearner(ABC):
             return
         self.device_ = resolve_device(self.device)
         self.model.to(self.device_)
-        self.extra_ = {k: p.to(self.device_) for k, p in self._extra_parameters().items()}
-        self.extra_ = {k: nn.Parameter(p.detach()) for k, p in self.extra_.items()}
+        extra = self._extra_parameters().items()
+        self.extra_ = {k: nn.Parameter(p.detach().to(self.device_)) for k, p in extra}
         self.optimizer_ = self._make_optimizer(self.meta_parameters())
         self.iteration_ = 0
         self.history_: list[ValidationPoint] = []
