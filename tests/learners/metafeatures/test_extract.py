@@ -138,3 +138,18 @@ def test_record_round_trips_through_json(iris):
     assert back.failures == result.failures and back.version == EXTRACTOR_VERSION
     assert back.values.keys() == result.values.keys()
     assert math.isnan(back.values["cor.mean"]) and back.values["zero_frac"] == 0.0
+
+
+def test_csv_and_nullable_dtypes_give_the_same_vector():
+    import io
+
+    csv = "a,b,c,d\n1,x,1.5,true\n2,y,,false\n,x,2.5,true\n4,,3.5,\n5,y,1.0,false\n6,x,0.5,true\n"
+    plain = pd.read_csv(io.StringIO(csv))
+    y = np.array([0, 1, 0, 1, 0, 1])
+    first = extract(plain, y, groups=["general", "statistical"])
+    second = extract(plain.convert_dtypes(), y, groups=["general", "statistical"])
+    assert first.values["nr_cat"] == 2 and first.values["nr_missing"] == 4
+    assert first.values["symbols.sum"] == 4 and not first.failures
+    np.testing.assert_allclose(
+        second.vector(list(first.values)), first.vector(list(first.values)), equal_nan=True
+    )
