@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from learners.spaces import InvalidConfigurationError, UnknownFamilyError, get_space
 from metastore.records import NewEvaluation, StoredEvaluation
 from metastore.store import MetaStore
 from service.problems import InvalidRequest
@@ -49,5 +50,21 @@ def _configuration_id(store: MetaStore, item: EvaluationIn) -> int:
             f"{known}. See GET /v1/search-spaces."
         )
     space = max(spaces, key=lambda s: s.id)
-    [config] = store.add_configurations(space.id, [(item.hyperparameters or {}, None)])
+    values = _validated(item.family or "", dataset.task_type, space.version, item.hyperparameters or {})
+    [config] = store.add_configurations(space.id, [(values, None)])
     return config.id
+
+
+def _validated(family: str, task_type: str, version: str, values: dict) -> dict:
+    """Check values against warmstart's own space of that family, when the stored space is it."""
+    try:
+        space = get_space(family, task_type)
+    except UnknownFamilyError:
+        return values  # a space registered by a user: stored as given
+    if str(space.version) != version:
+        return values
+    try:
+        # Hyperparameters left out take the library default, which is what the user ran.
+        return space.validate({**space.default(), **values})
+    except InvalidConfigurationError as exc:
+        raise InvalidRequest(f"{exc}. See GET /v1/search-spaces for the ranges.") from exc

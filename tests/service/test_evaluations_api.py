@@ -57,7 +57,11 @@ def test_report_by_family_and_hyperparameters_grows_the_pool(
     r = client.post("/v1/evaluations", json=body)
     assert r.status_code == 201, r.text
     cid = r.json()["evaluations"][0]["configuration_id"]
-    assert client.get(f"/v1/configurations/{cid}").json()["hyperparameters"] == {"n_neighbors": 7}
+    assert client.get(f"/v1/configurations/{cid}").json()["hyperparameters"] == {
+        "n_neighbors": 7,
+        "p": 2,
+        "weights": "uniform",
+    }
     unknown = client.post("/v1/evaluations", json={**body, "family": "nope"})
     assert unknown.status_code == 422 and "knn" in unknown.json()["detail"]
 
@@ -133,3 +137,21 @@ def test_catalog(client: TestClient, dataset_and_configs) -> None:
     c = client.get(f"/v1/configurations/{cfg[1]}").json()
     assert c["family"] == "knn" and c["hyperparameters"] == {"n_neighbors": 5}
     assert client.get("/v1/configurations/99999").status_code == 404
+
+
+def test_hyperparameters_are_checked_against_our_own_spaces(
+    client: TestClient, sqlite_store: SqlMetaStore
+) -> None:
+    from learners.spaces import get_space
+
+    ds = client.post(
+        "/v1/datasets", files={"file": ("r.csv", csv_bytes(regression_frame()))}, data={"target": "y"}
+    ).json()["id"]
+    space = get_space("lightgbm", "regression")
+    sqlite_store.upsert_search_space("lightgbm", "regression", str(space.version), space.to_json())
+    good = {**space.default(), "learning_rate": 0.05}
+    body = {"dataset_id": ds, "family": "lightgbm", "hyperparameters": good, "metrics": {"r2": 0.5}}
+    assert client.post("/v1/evaluations", json=body).status_code == 201
+    bad = {**body, "hyperparameters": {**good, "learning_rate": 7.0}}
+    r = client.post("/v1/evaluations", json=bad)
+    assert r.status_code == 422 and "learning_rate" in r.json()["detail"]
