@@ -1,0 +1,349 @@
+"""`learned`: a meta-trained PyTorch ranker of (dataset, configuration) pairs, diverse and cost-aware.
+
+How it works, in three parts:
+
+* Scoring. An ensemble of small networks maps (transformed meta-features, configuration encoding)
+  to a normalised score, as a correction on the configuration's mean normalised score over the
+  knowledge base. Each member is trained on a bootstrap of the datasets with a listwise loss
+  (ListNet: softmax cross-entropy per dataset, what decides the ranking) plus a squared error
+  (what makes the expected score a calibrated number).
+* Diversity. Picking the k highest predictions would return k near-copies. Instead the picks
+  maximise the expected best-of-k over scenarios: each scenario is a member's prediction plus the
+  out-of-bag residual pattern of one similar knowledge-base dataset, so configurations that tend
+  to win and lose together (the empirical correlation) are not both taken.
+* Cost. Seconds per fit come from the shared fit-time model (log rows, log features, per
+  configuration). A time budget caps the total; without one, the first five picks keep within
+  ``default_time_factor`` times the predicted time of the five best library defaults.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from learners.recommenders.base import KnowledgeBase, Recommender, is_library_default
+
+#: Bump when the network, its inputs or the training objective change.
+ARCHITECTURE_VERSION = 1
+_CLIP = 4.0
+
+
+# --- encodings ----------------------------------------------------------------------------------
+
+
+def signed_log(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def config_encoding(families: list[str], values: list[dict]) -> tuple[np.ndarray, list[str]]:
+    """(n_configs, d) features: family one-hot, per-(family, hyperparameter) scaled numbers
+    (log scale where a positive range spans more than 20x) and one-hot categorical values;
+    inactive or absent hyperparameters are 0."""
+    columns: dict[str, list[tuple[int, Any]]] = {}
+    for j, (fam, vals) in enumerate(zip(families, values, strict=True)):
+        columns.setdefault(f"family={fam}", []).append((j, 1.0))
+        for hp, v in vals.items():
+            if isinstance(v, (bool, str)) or v is None:
+                columns.setdefault(f"{fam}.{hp}={v}", []).append((j, 1.0))
+            else:
+                columns.setdefault(f"{fam}.{hp}", []).append((j, float(v)))
+    names = sorted(columns)
+    out = np.zeros((len(families), len(names)))
+    for c, name in enumerate(names):
+        idx = np.array([j for j, _ in columns[name]])
+        raw = np.array([v for _, v in columns[name]], dtype=float)
+        if raw.min() > 0 and raw.max() / raw.min() > 20:
+            raw = np.log(raw)
+        span = raw.max() - raw.min()
+        out[idx, c] = (raw - raw.min()) / span if span > 0 else 1.0
+    return out, names
+
+
+class MetaFeatureScaler:
+    """Signed log, then standardised over the knowledge base; NaN becomes 0 (the mean)."""
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray) -> None:
+        self.mean, self.std = mean, std
+
+    @classmethod
+    def fit(cls, matrix: np.ndarray) -> MetaFeatureScaler:
+        z = signed_log(matrix)
+        with warnings_off():
+            mean = np.nan_to_num(np.nanmean(z, axis=0), nan=0.0)
+            std = np.nan_to_num(np.nanstd(z, axis=0), nan=0.0)
+        return cls(mean, np.where(std > 1e-9, std, 1.0))
+
+    def transform(self, matrix: np.ndarray) -> np.ndarray:
+        z = (signed_log(matrix) - self.mean) / self.std
+        return np.clip(np.nan_to_num(z, nan=0.0), -_CLIP, _CLIP)
+
+
+@contextlib.contextmanager
+def warnings_off() -> Iterator[None]:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+# --- the network --------------------------------------------------------------------------------
+
+
+class PairScorer(nn.Module):
+    """score(d, c) = prior(c) + bias(c) + <h(d), g(c)>: a two-tower network.
+
+    The towers are small MLPs; the inner product keeps a full (datasets x configurations) pass
+    one matrix product, so meta-training on the whole knowledge base takes seconds.
+    """
+
+    def __init__(self, d_mf: int, d_cfg: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.dataset = nn.Sequential(nn.Linear(d_mf, hidden), nn.GELU(), nn.Dropout(dropout),
+                                     nn.Linear(hidden, hidden), nn.GELU(),
+                                     nn.Linear(hidden, hidden // 2))
+        self.config = nn.Sequential(nn.Linear(d_cfg, hidden), nn.GELU(),
+                                    nn.Linear(hidden, hidden // 2 + 1))
+
+    def forward(self, mf: torch.Tensor, cfg: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        """(datasets, configs) predicted normalised scores."""
+        h, g = self.dataset(mf), self.config(cfg)
+        return prior[None, :] + g[:, -1][None, :] + h @ g[:, :-1].T / h.shape[1] ** 0.5
+
+
+def listnet_loss(pred: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Cross-entropy between per-dataset softmaxes of target and prediction (ListNet)."""
+    p_target = torch.softmax(target / temperature, dim=1)
+    return -(p_target * torch.log_softmax(pred / temperature, dim=1)).sum(dim=1).mean()
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """torch on one thread inside the block (CPU is shared), the caller's setting after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# --- the recommender ----------------------------------------------------------------------------
+
+
+class LearnedRecommender(Recommender):
+    """Ours: a meta-trained ensemble ranker with diverse, cost-aware best-of-k selection.
+
+    Parameters: ``n_members`` networks of width ``hidden`` trained ``epochs`` full-batch Adam
+    steps (``lr``, ``weight_decay``, ``dropout``); the loss is ListNet at ``temperature`` plus
+    ``mse_weight`` times squared error. ``n_scenarios`` similar datasets shape the best-of-k
+    selection; ``default_time_factor`` caps the first five picks' predicted time against the
+    five best defaults' when no budget is given (``time_margin`` leaves room for prediction
+    error). ``seed`` makes fitting deterministic.
+    """
+
+    name = "learned"
+
+    def __init__(
+        self, n_members: int = 5, hidden: int = 64, epochs: int = 300, lr: float = 3e-3,
+        weight_decay: float = 1e-4, dropout: float = 0.1, temperature: float = 0.1,
+        mse_weight: float = 1.0, n_scenarios: int = 50, default_time_factor: float = 2.0,
+        time_margin: float = 0.8, seed: int = 0,
+    ) -> None:
+        self.n_members = n_members
+        self.hidden = hidden
+        self.epochs = epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.temperature = temperature
+        self.mse_weight = mse_weight
+        self.n_scenarios = n_scenarios
+        self.default_time_factor = default_time_factor
+        self.time_margin = time_margin
+        self.seed = seed
+
+    # -- fitting --
+
+    def _fit(self, kb: KnowledgeBase) -> None:
+        scaler = MetaFeatureScaler.fit(kb.metafeatures)
+        self.mf_mean_, self.mf_std_ = scaler.mean, scaler.std
+        self.cfg_, _ = config_encoding(kb.families, kb.config_values)
+        self.prior_ = self.norm_.mean(axis=0)
+        self.defaults_ = self._default_order(kb)
+        z = scaler.transform(kb.metafeatures)
+        rng = np.random.default_rng(self.seed)
+        self.members_: list[PairScorer] = []
+        oob_sum = np.zeros_like(self.norm_)
+        oob_n = np.zeros(kb.n_datasets)
+        with single_thread(), torch.random.fork_rng(devices=[]):
+            for m in range(self.n_members):
+                torch.manual_seed(self.seed * 1000 + m)
+                boot = rng.integers(0, kb.n_datasets, kb.n_datasets)
+                net = self._train(z[boot], self.norm_[boot])
+                self.members_.append(net)
+                out = np.setdiff1d(np.arange(kb.n_datasets), boot)
+                oob_sum[out] += self._predict(net, z[out])
+                oob_n[out] += 1
+        insample = np.mean([self._predict(net, z) for net in self.members_], axis=0)
+        held = oob_n > 0
+        pred = np.where(held[:, None], oob_sum / np.maximum(oob_n, 1)[:, None], insample)
+        self.residuals_ = (self.norm_ - pred).astype(np.float32)
+        self.z_ = z.astype(np.float32)
+        self.version_ = self._version(kb)
+
+    def _default_order(self, kb: KnowledgeBase) -> np.ndarray:
+        flags = np.array([is_library_default(kb.task_type, f, v, key) for f, v, key in
+                          zip(kb.families, kb.config_values, kb.config_keys, strict=True)])
+        idx = np.flatnonzero(flags)
+        return idx[np.argsort(-self.norm_[:, idx].mean(axis=0), kind="stable")].astype(np.int64)
+
+    def _new_net(self) -> PairScorer:
+        return PairScorer(len(self.mf_mean_), self.cfg_.shape[1], self.hidden, self.dropout)
+
+    def _train(self, z: np.ndarray, norm: np.ndarray) -> PairScorer:
+        net = self._new_net()
+        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        mf = torch.as_tensor(z, dtype=torch.float32)
+        cfg = torch.as_tensor(self.cfg_, dtype=torch.float32)
+        prior = torch.as_tensor(self.prior_, dtype=torch.float32)
+        target = torch.as_tensor(norm, dtype=torch.float32)
+        net.train()
+        for _ in range(self.epochs):
+            opt.zero_grad()
+            pred = net(mf, cfg, prior)
+            loss = listnet_loss(pred, target, self.temperature)
+            loss = loss + self.mse_weight * ((pred - target) ** 2).mean()
+            loss.backward()
+            opt.step()
+        net.eval()
+        return net
+
+    def _predict(self, net: PairScorer, z: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            out = net(torch.as_tensor(z, dtype=torch.float32),
+                      torch.as_tensor(self.cfg_, dtype=torch.float32),
+                      torch.as_tensor(self.prior_, dtype=torch.float32))
+        return out.numpy().astype(float)
+
+    def _version(self, kb: KnowledgeBase) -> str:
+        digest = hashlib.sha256(json.dumps(self.get_params(), sort_keys=True).encode())
+        for arr in (kb.scores, kb.metafeatures):
+            digest.update(np.ascontiguousarray(np.nan_to_num(arr, nan=-1e300)).tobytes())
+        digest.update(json.dumps([str(k) for k in kb.config_keys]).encode())
+        return f"learned-a{ARCHITECTURE_VERSION}-{digest.hexdigest()[:12]}"
+
+    # -- predicting --
+
+    def predict(self, metafeatures: Mapping[str, float | None]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-configuration expected normalised score and ensemble spread for one dataset."""
+        self._check_fitted()
+        members = self._member_scores(self.kb_.metafeature_vector(metafeatures))
+        return members.mean(axis=0), members.std(axis=0)
+
+    def _member_scores(self, x: np.ndarray) -> np.ndarray:
+        z = MetaFeatureScaler(self.mf_mean_, self.mf_std_).transform(x[None, :])
+        with single_thread():
+            return np.stack([self._predict(net, z)[0] for net in self.members_])
+
+    def _scenarios(self, x: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(scenarios, configs) plausible normalised scores and their weights."""
+        z = MetaFeatureScaler(self.mf_mean_, self.mf_std_).transform(x[None, :])[0]
+        dist = np.abs(self.z_ - z).mean(axis=1)
+        near = np.argsort(dist, kind="stable")[: self.n_scenarios]
+        scale = float(np.median(dist[near])) or 1.0
+        w = np.exp(-dist[near] / scale)
+        res = self.residuals_[near]
+        scen = (members[:, None, :] + res[None, :, :]).reshape(-1, members.shape[1])
+        weights = np.tile(w, len(members))
+        return np.clip(scen, 0.0, 1.0), weights / weights.sum()
+
+    def _caps(self, k: int, times: np.ndarray, allowed: np.ndarray,
+              budget: float | None) -> np.ndarray:
+        """Cumulative seconds allowed after each pick."""
+        if budget is not None:
+            return np.full(k, float(budget))
+        defaults = [j for j in self.defaults_ if allowed[j]][:5]
+        if not defaults:
+            return np.full(k, np.inf)
+        five = float(times[defaults].sum()) * 5 / len(defaults)
+        cap = self.default_time_factor * self.time_margin * five
+        return cap * np.maximum(1.0, np.arange(1, k + 1) / 5)
+
+    def _rank(self, x: np.ndarray, allowed: np.ndarray, k: int, times: np.ndarray,
+              budget: float | None) -> list[tuple[int, float, float]]:
+        members = self._member_scores(x)
+        scen, w = self._scenarios(x, members)
+        caps = self._caps(k, times, allowed, budget)
+        picks = greedy_best_of_k(scen, w, k, allowed, times, caps)
+        mean, spread = members.mean(axis=0), members.std(axis=0)
+        near_res = self._scenario_residual_var(x)
+        return [(j, float(mean[j]), float(math.sqrt(spread[j] ** 2 + near_res[j])))
+                for j in picks]
+
+    def _scenario_residual_var(self, x: np.ndarray) -> np.ndarray:
+        z = MetaFeatureScaler(self.mf_mean_, self.mf_std_).transform(x[None, :])[0]
+        near = np.argsort(np.abs(self.z_ - z).mean(axis=1), kind="stable")[: self.n_scenarios]
+        return (self.residuals_[near].astype(float) ** 2).mean(axis=0)
+
+    # -- persistence --
+
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        arrays = {"mf_mean_": self.mf_mean_, "mf_std_": self.mf_std_, "cfg_": self.cfg_,
+                  "prior_": self.prior_, "defaults_": self.defaults_,
+                  "residuals_": self.residuals_, "z_": self.z_}
+        for m, net in enumerate(self.members_):
+            for key, tensor in net.state_dict().items():
+                arrays[f"member{m}.{key}"] = tensor.detach().numpy().copy()
+        return {"version_": self.version_, "architecture": ARCHITECTURE_VERSION}, arrays
+
+    def _set_state(self, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        if state.get("architecture") != ARCHITECTURE_VERSION:
+            raise ValueError(f"saved learned recommender has architecture "
+                             f"{state.get('architecture')}, this code {ARCHITECTURE_VERSION}; refit it")
+        self.version_ = state["version_"]
+        for key in ("mf_mean_", "mf_std_", "cfg_", "prior_", "defaults_", "residuals_", "z_"):
+            setattr(self, key, arrays[key])
+        self.members_ = []
+        for m in range(self.n_members):
+            net = self._new_net()
+            prefix = f"member{m}."
+            net.load_state_dict({k[len(prefix):]: torch.as_tensor(v) for k, v in arrays.items()
+                                 if k.startswith(prefix)})
+            net.eval()
+            self.members_.append(net)
+
+
+def greedy_best_of_k(
+    scenarios: np.ndarray, weights: np.ndarray, k: int, allowed: np.ndarray, times: np.ndarray,
+    caps: np.ndarray,
+) -> list[int]:
+    """Greedy maximisation of the weighted mean over scenarios of the best-so-far score.
+
+    Pick i (0-based) must keep the total predicted time within ``caps[i]``; a configuration
+    that would break the cap is skipped for a cheaper one.
+    """
+    best = np.zeros(scenarios.shape[0])
+    mask = allowed.copy()
+    picks: list[int] = []
+    spent = 0.0
+    while len(picks) < k:
+        feasible = mask & (spent + times <= caps[len(picks)])
+        if not feasible.any():
+            break
+        gain = weights @ np.maximum(scenarios, best[:, None])
+        gain[~feasible] = -np.inf
+        j = int(np.argmax(gain))
+        picks.append(j)
+        mask[j] = False
+        best = np.maximum(best, scenarios[:, j])
+        spent += float(times[j])
+    return picks
