@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -82,3 +86,18 @@ def test_run_shard_inside_a_daemonic_dask_worker_process():
         records = client.submit(run_shard, shard, PROTOCOL).result(timeout=120)
     assert len(records) == 33
     assert {r["status"] for r in records} == {"ok"}
+
+
+@pytest.mark.slow
+def test_sweep_script_writes_shards_and_resumes(tmp_path):
+    script = Path(__file__).resolve().parents[2] / "scripts/sweep_shards.py"
+    args = [sys.executable, str(script), "--out", str(tmp_path), "--pmlb", str(tmp_path / "none"),
+            "--datasets", "sklearn_iris", "--families", "knn"]
+    first = subprocess.run(args, capture_output=True, text=True, timeout=300, check=True)
+    shard = tmp_path / "kb-v1" / "sklearn_iris__knn.parquet"
+    frame = pd.read_parquet(shard)
+    assert len(frame) == 33 and "1 to run" in first.stdout
+    assert json.loads(frame.config[0]) == {"n_neighbors": 5, "p": 2, "weights": "uniform"}
+    assert (frame.shard_cpu_s > 0).all()
+    second = subprocess.run(args, capture_output=True, text=True, timeout=300, check=True)
+    assert "1 shards stored, 0 to run" in second.stdout
