@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 # the group modules register their meta-features on import
 from learners.metafeatures import general, info_theory, landmarking, statistical  # noqa: F401
@@ -105,7 +107,9 @@ def extract(
     limits = limits or Limits()
     table = build_table(X, y, column_types, task_type, seed, limits)
     resolver = Resolver(REGISTRY, {"table": table})
-    outcome = resolver.run(REGISTRY.select(task_type, chosen))
+    pools = nullcontext() if limits.blas_threads is None else threadpool_limits(limits.blas_threads)
+    with pools:
+        outcome = resolver.run(REGISTRY.select(task_type, chosen))
     return MetaFeatures(
         values=outcome.values,
         times=outcome.times,

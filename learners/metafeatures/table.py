@@ -23,7 +23,9 @@ class Limits:
     feeds the cross-validated landmarkers, whose cost grows with the square of the rows (1-NN).
     Wide tables cost more: PCA takes at most `pca_flops / columns**2` rows (never fewer than
     1,000), and landmarkers see at most `landmark_columns` design columns (a seeded random subset:
-    LDA is cubic in the columns).
+    LDA is cubic in the columns). `blas_threads` caps the BLAS/OpenMP pools during extraction
+    (process-wide, via threadpoolctl; None leaves them alone): the matrices here are small, and
+    a multi-threaded BLAS on a busy machine made one LDA 20x slower than on one thread.
     """
 
     sample_rows: int = 100_000
@@ -32,6 +34,7 @@ class Limits:
     pca_flops: float = 1e9
     cv_folds: int = 10
     max_onehot_levels: int = 10
+    blas_threads: int | None = 1
 
     def pca_rows(self, n_columns: int) -> int:
         """Rows the PCA may use for a design matrix of `n_columns` columns."""

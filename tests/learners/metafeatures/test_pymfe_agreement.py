@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from learners.metafeatures import extract
 from tests.learners.metafeatures.conftest import load
@@ -30,7 +31,7 @@ SMOOTHED_BY_PYMFE = {"joint_ent.mean", "mut_inf.mean", "eq_num_attr", "ns_ratio"
 
 
 def _pymfe(X: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(1):  # threaded BLAS thrashes when busy
         warnings.simplefilter("ignore")
         mfe = pymfe_mfe.MFE(features=FEATURES, random_state=0, suppress_warnings=True)
         mfe.fit(X, y, suppress_warnings=True)
