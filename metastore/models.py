@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -196,3 +197,20 @@ class JobEvent(Base):
     message: Mapped[str] = mapped_column(Text)
     metrics: Mapped[dict[str, Any]] = mapped_column()
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LearnerModel(Base):
+    """A fitted recommender, stored in the database so every replica of the service serves it."""
+
+    __tablename__ = "learner_models"
+    __table_args__ = (Index("ix_learner_models_lookup", "method", "task_type", "metric", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    method: Mapped[str] = mapped_column(String(32), doc="Recommender method: learned, knn...")
+    task_type: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str] = mapped_column(String(32), doc="The metric it ranks by.")
+    version: Mapped[str] = mapped_column(String(96), unique=True, doc="Named in every response.")
+    kb_fingerprint: Mapped[str] = mapped_column(String(64), doc="The knowledge it was fitted on.")
+    payload: Mapped[bytes] = mapped_column(LargeBinary, doc="Zip of its saved files (JSON + safetensors).")
+    metrics: Mapped[dict[str, Any]] = mapped_column(doc="Fit facts: datasets, configurations, seconds.")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

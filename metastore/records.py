@@ -160,3 +160,18 @@ class KnowledgeBaseStats:
     configurations: int
     evaluations: int
     fill_rate: float
+
+
+@dataclass(frozen=True, slots=True)
+class LearnerModelRecord:
+    """A stored, fitted recommender; `payload` is None when listed without it."""
+
+    id: int
+    method: str
+    task_type: TaskType
+    metric: str
+    version: str
+    kb_fingerprint: str
+    metrics: dict[str, Any]
+    created_at: datetime
+    payload: bytes | None = None

@@ -29,6 +29,7 @@ from metastore.records import (
     DatasetRecord,
     EvaluationRecord,
     KnowledgeBaseStats,
+    LearnerModelRecord,
     MetaFeatureVector,
     NewDataset,
     NewEvaluation,
@@ -379,6 +380,79 @@ class SqlMetaStore(MetaStore):
             fill_rate=round(cells / possible, 4) if possible else 0.0,
         )
 
+    def knowledge_fingerprint(self, protocol: str) -> str:
+        e, mf = m.Evaluation, m.DatasetMetaFeatures
+        with self.sessions.scope() as s:
+            n, top = s.execute(select(func.count(e.id), func.max(e.id)).where(e.protocol == protocol)).one()
+            n_mf, last_mf = s.execute(select(func.count(mf.dataset_id), func.max(mf.computed_at))).one()
+        return _sha256(f"{protocol}:{n}:{top}:{n_mf}:{last_mf}")[:16]
+
+    # -- fitted recommenders --------------------------------------------------------------------
+    def save_learner_model(
+        self,
+        method: str,
+        task_type: TaskType,
+        metric: str,
+        version: str,
+        kb_fingerprint: str,
+        payload: bytes,
+        metrics: dict[str, Any],
+    ) -> LearnerModelRecord:
+        with self.sessions.scope(write=True) as s:
+            row = m.LearnerModel(
+                method=method,
+                task_type=task_type,
+                metric=metric,
+                version=version,
+                kb_fingerprint=kb_fingerprint,
+                payload=payload,
+                metrics=metrics,
+                created_at=datetime.now(UTC),
+            )
+            s.add(row)
+            s.flush()
+            return _learner_model(row, with_payload=False)
+
+    def latest_learner_model(
+        self, method: str, task_type: TaskType, metric: str
+    ) -> LearnerModelRecord | None:
+        lm = m.LearnerModel
+        with self.sessions.scope() as s:
+            row = s.scalars(
+                select(lm)
+                .where(lm.method == method, lm.task_type == task_type, lm.metric == metric)
+                .order_by(lm.id.desc())
+                .limit(1)
+            ).first()
+            return None if row is None else _learner_model(row, with_payload=True)
+
+    def list_learner_models(self) -> list[LearnerModelRecord]:
+        lm = m.LearnerModel
+        cols = [
+            lm.id,
+            lm.method,
+            lm.task_type,
+            lm.metric,
+            lm.version,
+            lm.kb_fingerprint,
+            lm.metrics,
+            lm.created_at,
+        ]
+        with self.sessions.scope() as s:
+            return [
+                LearnerModelRecord(
+                    id=r.id,
+                    method=r.method,
+                    task_type=r.task_type,
+                    metric=r.metric,
+                    version=r.version,
+                    kb_fingerprint=r.kb_fingerprint,
+                    metrics=dict(r.metrics),
+                    created_at=_aware(r.created_at),
+                )
+                for r in s.execute(select(*cols).order_by(lm.id.desc()))
+            ]
+
     # -- API keys -----------------------------------------------------------------------------
     def create_api_key(self, scopes: Iterable[Scope], name: str = "") -> tuple[ApiKeyRecord, str]:
         plaintext = API_KEY_PREFIX + secrets.token_urlsafe(32)
@@ -540,6 +614,20 @@ def _evaluation(r: m.Evaluation) -> EvaluationRecord:
         source=r.source,
         idempotency_key=r.idempotency_key,
         created_at=_aware(r.created_at),
+    )
+
+
+def _learner_model(r: m.LearnerModel, with_payload: bool) -> LearnerModelRecord:
+    return LearnerModelRecord(
+        id=r.id,
+        method=r.method,
+        task_type=r.task_type,  # type: ignore[arg-type]
+        metric=r.metric,
+        version=r.version,
+        kb_fingerprint=r.kb_fingerprint,
+        metrics=dict(r.metrics),
+        created_at=_aware(r.created_at),
+        payload=bytes(r.payload) if with_payload else None,
     )
 
 

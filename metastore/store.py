@@ -17,6 +17,7 @@ from metastore.records import (
     DatasetRecord,
     EvaluationRecord,
     KnowledgeBaseStats,
+    LearnerModelRecord,
     MetaFeatureVector,
     NewDataset,
     NewEvaluation,
@@ -129,6 +130,34 @@ class MetaStore(abc.ABC):
 
     @abc.abstractmethod
     def stats(self) -> KnowledgeBaseStats: ...
+
+    @abc.abstractmethod
+    def knowledge_fingerprint(self, protocol: str) -> str:
+        """Changes whenever evaluations under `protocol` or meta-feature vectors change (cheap)."""
+
+    # -- fitted recommenders ------------------------------------------------------------------
+    @abc.abstractmethod
+    def save_learner_model(
+        self,
+        method: str,
+        task_type: TaskType,
+        metric: str,
+        version: str,
+        kb_fingerprint: str,
+        payload: bytes,
+        metrics: dict[str, Any],
+    ) -> LearnerModelRecord:
+        """Store a fitted recommender under a new, unique version (returned without payload)."""
+
+    @abc.abstractmethod
+    def latest_learner_model(
+        self, method: str, task_type: TaskType, metric: str
+    ) -> LearnerModelRecord | None:
+        """The most recently stored model of that kind, with its payload, or None."""
+
+    @abc.abstractmethod
+    def list_learner_models(self) -> list[LearnerModelRecord]:
+        """Every stored model, newest first, without payloads."""
 
     # -- API keys ---------------------------------------------------------------------------
     @abc.abstractmethod

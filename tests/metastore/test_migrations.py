@@ -13,7 +13,15 @@ from metastore.models import Base
 from metastore.session import make_engine
 from metastore.sql import SqlMetaStore
 
-TABLES = {"datasets", "dataset_metafeatures", "search_spaces", "configurations", "evaluations", "api_keys"}
+TABLES = {
+    "datasets",
+    "dataset_metafeatures",
+    "search_spaces",
+    "configurations",
+    "evaluations",
+    "api_keys",
+    "learner_models",
+}
 
 
 def test_empty_to_head_then_round_trip(database_url: str) -> None:

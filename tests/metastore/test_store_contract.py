@@ -189,5 +189,25 @@ class TestStoreContract:
             stored = conn.execute(text("select key_hash from api_keys")).scalar_one()
         assert plaintext not in stored
 
+    def test_learner_models_versioned(self, store: SqlMetaStore) -> None:
+        assert store.latest_learner_model("learned", "regression", "r2") is None
+        a = store.save_learner_model("learned", "regression", "r2", "v1", "fp1", b"\x00abc", {"n": 1})
+        store.save_learner_model("learned", "regression", "r2", "v2", "fp2", b"\x01def", {"n": 2})
+        store.save_learner_model("knn", "regression", "r2", "k1", "fp2", b"k", {})
+        latest = store.latest_learner_model("learned", "regression", "r2")
+        assert latest.version == "v2" and latest.payload == b"\x01def" and latest.metrics == {"n": 2}
+        assert a.payload is None and a.version == "v1"
+        assert [r.version for r in store.list_learner_models()] == ["k1", "v2", "v1"]
+
+    def test_knowledge_fingerprint_moves_with_evaluations(self, store: SqlMetaStore) -> None:
+        ds, _ = store.add_dataset(new_dataset())
+        _, configs = space_and_configs(store)
+        before = store.knowledge_fingerprint("kb-v1")
+        assert store.knowledge_fingerprint("kb-v1") == before
+        store.add_evaluations([NewEvaluation(ds.id, configs[0].id, "other", {"r2": 1.0})])
+        assert store.knowledge_fingerprint("kb-v1") == before
+        store.add_evaluations([NewEvaluation(ds.id, configs[0].id, "kb-v1", {"r2": 1.0})])
+        assert store.knowledge_fingerprint("kb-v1") != before
+
     def test_check_passes_on_migrated_store(self, store: SqlMetaStore) -> None:
         store.check()
