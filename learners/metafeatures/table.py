@@ -239,7 +239,12 @@ def build_table(
         codes, _ = pd.factorize(target, sort=True)
         encoded = codes.astype(np.int64)
     else:
-        encoded = pd.to_numeric(target, errors="raise").to_numpy(dtype=np.float64)
+        try:
+            encoded = pd.to_numeric(target, errors="raise").to_numpy(dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"regression target is not numeric ({error}); use task_type='classification'"
+            ) from error
     return Table(X, numeric, categorical, encoded, task_type, seed, limits)
 
 

@@ -153,3 +153,16 @@ def test_csv_and_nullable_dtypes_give_the_same_vector():
     np.testing.assert_allclose(
         second.vector(list(first.values)), first.vector(list(first.values)), equal_nan=True
     )
+
+
+def test_text_target_for_regression_is_refused_with_advice():
+    with pytest.raises(ValueError, match="use task_type='classification'"):
+        extract(pd.DataFrame({"a": [1.0, 2.0, 3.0]}), np.array(["x", "y", "z"]), None, "regression")
+
+
+def test_no_usable_column_leaves_only_sizes_and_targets():
+    X = pd.DataFrame({"id": range(20)})
+    result = extract(X, np.arange(20) % 2, {"id": "id"})
+    assert result.values["nr_attr"] == 0 and result.values["class_ent"] == 1.0
+    assert all(reason.startswith("not applicable") for reason in result.failures.values())
+    assert math.isnan(result.values["landmark.one_nn"])
