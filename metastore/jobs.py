@@ -234,6 +234,10 @@ class SqlJobStore(JobStore):
         stmt = select(m.Job).where(m.Job.state == "queued").order_by(m.Job.id).limit(1)
         if kinds is not None:
             stmt = stmt.where(m.Job.kind.in_(kinds))
+        with self.sessions.scope() as s:
+            # Idle workers poll: a read first spares SQLite's single writer lock when nothing waits.
+            if s.scalar(stmt.with_only_columns(m.Job.id)) is None:
+                return None
         with self.sessions.scope(write=True) as s:
             # SKIP LOCKED: concurrent claimers pass over each other's rows instead of waiting.
             row = s.scalars(stmt.with_for_update(skip_locked=True)).first()
@@ -331,6 +335,11 @@ class SqlJobStore(JobStore):
             return _job(row)
 
     def requeue_stale(self, grace_s: float) -> list[JobRecord]:
+        with self.sessions.scope() as s:
+            cutoff = self._now(s) - timedelta(seconds=grace_s)
+            overdue = select(m.Job.id).where(m.Job.state == "running", m.Job.heartbeat_at < cutoff)
+            if s.scalar(overdue.limit(1)) is None:
+                return []
         with self.sessions.scope(write=True) as s:
             now = self._now(s)
             stale = s.scalars(
