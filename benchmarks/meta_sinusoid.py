@@ -72,7 +72,8 @@ def build(algorithm: str, args: argparse.Namespace) -> GradientMetaLearner:
 
 def run_name(args: argparse.Namespace) -> str:
     query = "" if args.train_query is None else f"_q{args.train_query}"
-    return f"{args.algorithm}_k{args.shots}{query}_steps{args.inner_steps}_seed{args.seed}"
+    sched = "" if args.lr_schedule == "constant" else f"_{args.lr_schedule}"
+    return f"{args.algorithm}_k{args.shots}{query}{sched}_steps{args.inner_steps}_seed{args.seed}"
 
 
 def mean_ci95(values: np.ndarray) -> tuple[float | None, float | None]:
@@ -102,6 +103,7 @@ def train_and_evaluate(args: argparse.Namespace) -> dict:
         seed=args.seed,
         checkpoint=ckpt,
         checkpoint_every=1000,
+        lr_schedule=args.lr_schedule,
     )
     seconds = time.perf_counter() - start
     ran = learner.iteration_ - done_before
@@ -124,6 +126,7 @@ def summarise(
         "inner_steps_trained": args.inner_steps,
         "meta_batch": args.meta_batch,
         "train_query_points": args.train_query or args.shots,
+        "lr_schedule": args.lr_schedule,
         "seed": args.seed,
         "iterations": learner.iteration_,
         "iterations_this_run": ran,
@@ -596,6 +599,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--inner-steps", type=int, default=1)
     p.add_argument("--inner-lr", type=float, default=0.01, help="the paper's alpha (code: 1e-3)")
     p.add_argument("--outer-lr", type=float, default=1e-3)
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
     p.add_argument("--reptile-outer-lr", type=float, default=1.0)
     p.add_argument("--meta-batch", type=int, default=25)
     p.add_argument("--eval-tasks", type=int, default=600)

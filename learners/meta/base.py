@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from learners.meta import checkpoint as ckpt
 from learners.meta.tasks import TaskBatch, TaskSampler
 
+LR_SCHEDULES = ("constant", "cosine")
 # Added to the training seed to draw the fixed meta-validation batch from a different stream.
 VALIDATION_SEED_OFFSET = 1_000_003
 
@@ -139,6 +140,7 @@ class MetaLearner(ABC):
         seed: int = 0,
         checkpoint: str | Path | None = None,
         checkpoint_every: int = 1000,
+        lr_schedule: str = "constant",
     ) -> MetaLearner:
         """Meta-train for ``iterations`` outer steps (counted from zero, so a resumed run finishes).
 
@@ -148,8 +150,13 @@ class MetaLearner(ABC):
         given, the best meta-parameters seen are restored at the end. With ``checkpoint``, state
         is written there every ``checkpoint_every`` iterations and at the end, and an existing
         checkpoint is resumed from. Tasks come from ``torch.Generator().manual_seed(seed)``.
+        ``lr_schedule="cosine"`` anneals the outer learning rate from ``outer_lr`` to zero over
+        ``iterations`` (a function of the iteration count, so resuming keeps it exact).
         """
         _check_fit_args(task_sampler, iterations, meta_batch_size, validate_every, patience)
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+        self._lr_schedule = (lr_schedule, iterations)
         self._setup()
         gen = torch.Generator().manual_seed(seed)
         if checkpoint is not None and Path(checkpoint).exists():
@@ -186,6 +193,7 @@ class MetaLearner(ABC):
     ) -> None:
         start = time.perf_counter() - (self.history_[-1].elapsed_s if self.history_ else 0.0)
         while self.iteration_ < iterations:
+            self._apply_lr_schedule()
             self.meta_step(sampler.sample(meta_batch_size, gen))
             done = self.iteration_ >= iterations
             if val_batch is not None and (self.iteration_ % validate_every == 0 or done):
@@ -197,6 +205,14 @@ class MetaLearner(ABC):
                 self.save(checkpoint)
             if done:
                 break
+
+    def _apply_lr_schedule(self) -> None:
+        schedule, horizon = getattr(self, "_lr_schedule", ("constant", 1))
+        if schedule == "constant":
+            return
+        progress = min(1.0, self.iteration_ / horizon)
+        for group in self.optimizer_.param_groups:
+            group["lr"] = self.outer_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     def _validation_batch(
         self, validation: TaskSampler | TaskBatch | None, n_tasks: int, seed: int

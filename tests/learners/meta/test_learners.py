@@ -151,3 +151,12 @@ def test_get_params_lists_constructor_arguments():
     params = MetaSGD(mlp((1, 8, 1), seed=0), inner_lr=0.02).get_params()
     assert params["inner_lr"] == 0.02 and params["cap_steps"] is True
     assert "model" not in params
+
+
+def test_cosine_schedule_anneals_the_outer_learning_rate_to_zero():
+    learner = MAML(mlp((1, 8, 1), seed=0), outer_lr=0.01)
+    learner.meta_fit(SinusoidTasks(5), iterations=10, meta_batch_size=2, lr_schedule="cosine")
+    last = learner.optimizer_.param_groups[0]["lr"]  # set before the 10th (last) step
+    assert last == pytest.approx(0.01 * 0.5 * (1 + np.cos(np.pi * 9 / 10)))
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        learner.meta_fit(SinusoidTasks(5), iterations=20, lr_schedule="step")
