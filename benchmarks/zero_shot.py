@@ -35,7 +35,6 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy and torch load their thread pools
 
 import numpy as np
-from scipy.special import comb
 from scipy.stats import rankdata
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +44,7 @@ from learners.datasets import Dataset, DatasetRef, catalog  # noqa: E402
 from learners.evaluate import SWEEP_PROTOCOL, Cell, Protocol, evaluate_many  # noqa: E402
 from learners.metafeatures import MetaFeatures, extract  # noqa: E402
 from learners.recommenders import METHODS, KnowledgeBase, from_records, make  # noqa: E402
+from learners.recommenders.evaluation import expected_best_of_k, regret_curve  # noqa: E402
 from learners.recommenders.synthetic import synthetic_kb  # noqa: E402
 from learners.sweep import read_shards  # noqa: E402
 
@@ -104,25 +104,6 @@ def complete_part(kb: KnowledgeBase, min_coverage: float) -> KnowledgeBase:
 
 
 # --- regret -------------------------------------------------------------------------------------
-
-
-def expected_best_of_k(row: np.ndarray, k: int) -> float:
-    """Exact E[max] of k values drawn without replacement from ``row``."""
-    s = np.sort(row)
-    n = len(s)
-    k = min(k, n)
-    i = np.arange(1, n + 1)  # s[i-1] is the maximum when it is drawn and the rest are below it
-    p = comb(i - 1, k - 1) / comb(n, k)
-    return float((p * s).sum())
-
-
-def regret_curve(norm_picks: Sequence[float], ks: Sequence[int]) -> list[float]:
-    """1 - best normalised score among the first k picks, for each k (flat after the list ends)."""
-    out = []
-    for k in ks:
-        head = list(norm_picks[:k])
-        out.append(1.0 - max(head) if head else math.nan)
-    return out
 
 
 @dataclass

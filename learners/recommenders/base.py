@@ -22,6 +22,8 @@ ARRAYS_FILE = "arrays.safetensors"
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
 #: Meta-features used to explain a pick (similarity) are min-max scaled then compared with L1.
 SUPPORT_SIZE = 3
+#: Fit times below this are measurement noise; the fit-time model floors them here.
+MIN_SECONDS = 1e-3
 
 
 # --- the knowledge base -------------------------------------------------------------------------
@@ -271,14 +273,15 @@ def size_features(n_rows: np.ndarray, n_features: np.ndarray) -> np.ndarray:
 def fit_time_model(kb: KnowledgeBase, ridge: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Per-configuration offsets and per-family size slopes of log fit time (ridge least squares).
 
-    log1p(seconds) = offset[config] + size_features(rows, features) @ slope[family]. Returns
+    log(seconds) = offset[config] + size_features(rows, features) @ slope[family] (seconds
+    floored at ``MIN_SECONDS``). Returns
     offsets (n_configs,) and slopes (n_configs, 4): each configuration's family slope.
     """
     fams = sorted(set(kb.families))
     fam_idx = np.array([fams.index(f) for f in kb.families])
     X = size_features(kb.n_rows, kb.n_features)
     rows, cols = np.nonzero(np.isfinite(kb.fit_times))
-    y = np.log1p(kb.fit_times[rows, cols])
+    y = np.log(np.maximum(kb.fit_times[rows, cols], MIN_SECONDS))
     m, q, nf = kb.n_configs, X.shape[1], len(fams)
     design = np.zeros((len(rows), m + nf * q))
     design[np.arange(len(rows)), cols] = 1.0
@@ -287,7 +290,7 @@ def fit_time_model(kb: KnowledgeBase, ridge: float = 1.0) -> tuple[np.ndarray, n
     penalty = np.full(m + nf * q, ridge)
     penalty[m::q] = 1e3  # the family intercept duplicates the offsets: keep it at 0
     if len(rows) == 0:
-        return np.zeros(m), np.zeros((m, q))
+        return np.full(m, math.log(MIN_SECONDS)), np.zeros((m, q))
     coef = np.linalg.solve(design.T @ design + np.diag(penalty), design.T @ y)
     slopes = coef[m:].reshape(nf, q)[fam_idx]
     return coef[:m], slopes
@@ -297,7 +300,7 @@ def predict_fit_times(offsets: np.ndarray, slopes: np.ndarray, n_rows: float,
                       n_features: float) -> np.ndarray:
     """Predicted seconds per fit of every configuration on a dataset of this size."""
     x = size_features(np.array([n_rows]), np.array([n_features]))[0]
-    return np.expm1(np.clip(offsets + slopes @ x, 0.0, 12.0))
+    return np.exp(np.clip(offsets + slopes @ x, math.log(MIN_SECONDS), 12.0))
 
 
 # --- the base -----------------------------------------------------------------------------------

@@ -1,0 +1,174 @@
+"""Behaviour of each recommender: what it picks, budgets, filters, explanations, persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from learners.recommenders import (
+    METHODS,
+    DefaultsRecommender,
+    FlamlStyleRecommender,
+    KnnRecommender,
+    KnowledgeBase,
+    LearnedRecommender,
+    NotFittedError,
+    PortfolioRecommender,
+    load,
+    make,
+)
+from learners.recommenders.evaluation import regret_curve
+from learners.recommenders.portfolio import greedy_portfolio
+from tests.learners.recommenders.conftest import FAST_LEARNED
+
+PARAMS = {"learned": FAST_LEARNED}
+
+
+def fitted(name: str, kb: KnowledgeBase):
+    return make(name, **PARAMS.get(name, {})).fit(kb)
+
+
+def query(kb: KnowledgeBase, i: int) -> dict[str, float]:
+    return dict(zip(kb.metafeature_names, kb.metafeatures[i], strict=True))
+
+
+@pytest.fixture(scope="module")
+def all_fitted(kb):
+    return {name: fitted(name, kb) for name in METHODS}
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_picks_are_distinct_scored_and_explained(all_fitted, kb, name):
+    recs = all_fitted[name].recommend(query(kb, 3), k=5)
+    assert 1 <= len(recs) <= 5
+    assert len({r.config_index for r in recs}) == len(recs)
+    for r in recs:
+        assert 0.0 <= r.expected_score <= 1.0 and r.uncertainty >= 0.0
+        assert r.predicted_fit_time > 0
+        assert r.family == kb.families[r.config_index]
+        assert r.hyperparameters == kb.config_values[r.config_index]
+        assert len(r.support) == 3
+        key, sim, score = r.support[0]
+        assert key == kb.dataset_keys[3] and sim == pytest.approx(1.0)  # itself is most similar
+        assert score == pytest.approx(kb.normalised()[3, r.config_index], abs=1e-4)
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_time_budget_and_family_filter_are_respected(all_fitted, kb, name):
+    rec = all_fitted[name]
+    budget = 0.5 * sum(r.predicted_fit_time for r in rec.recommend(query(kb, 0), k=5))
+    recs = rec.recommend(query(kb, 0), k=5, time_budget_s=budget)
+    assert sum(r.predicted_fit_time for r in recs) <= budget + 1e-9
+    recs = rec.recommend(query(kb, 0), k=4, families=["lightgbm", "knn"])
+    assert recs and {r.family for r in recs} <= {"lightgbm", "knn"}
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_save_and_load_give_the_same_recommendations(all_fitted, kb, name, tmp_path):
+    rec = all_fitted[name]
+    folder = rec.save(tmp_path / name)
+    assert sorted(p.name for p in folder.iterdir()) == ["arrays.safetensors", "recommender.json"]
+    back = load(folder)
+    assert type(back) is type(rec)
+    for i in (1, 7):
+        a, b = rec.recommend(query(kb, i), k=5), back.recommend(query(kb, i), k=5)
+        assert [r.config_index for r in a] == [r.config_index for r in b]
+        assert [r.expected_score for r in a] == pytest.approx([r.expected_score for r in b])
+
+
+def test_errors_name_what_to_do(all_fitted, kb):
+    with pytest.raises(NotFittedError, match="fit"):
+        KnnRecommender().recommend(query(kb, 0))
+    with pytest.raises(ValueError, match="choose from"):
+        all_fitted["knn"].recommend(query(kb, 0), families=["catboost"])
+    with pytest.raises(ValueError, match="at least one"):
+        all_fitted["knn"].recommend(query(kb, 0), k=0)
+    with pytest.raises(ValueError, match="choose from"):
+        make("autogluon")
+
+
+def test_defaults_are_the_library_defaults_best_on_average_first(kb):
+    rec = DefaultsRecommender().fit(kb)
+    recs = rec.recommend(query(kb, 0), k=20)
+    assert [r.config_key for r in recs] == [r.config_key for r in recs if
+                                            r.config_key.endswith("-default")]
+    assert len(recs) == len(set(kb.families))
+    means = [kb.normalised()[:, r.config_index].mean() for r in recs]
+    assert means == sorted(means, reverse=True)
+
+
+def test_greedy_portfolio_maximises_mean_best_of_k():
+    norm = np.array([[1.0, 0.0, 0.8], [0.0, 1.0, 0.8], [0.0, 0.9, 0.8]])
+    # 0.8 on average first; then column 1 lifts the mean best to 0.9, column 0 only to 0.87
+    assert greedy_portfolio(norm, 2) == [2, 1]
+    assert greedy_portfolio(norm, 2, times=np.array([1.0, 1.0, 5.0]), budget=2.0) == [1, 0]
+
+
+def test_portfolio_is_the_same_for_every_dataset(kb):
+    rec = PortfolioRecommender().fit(kb)
+    a = [r.config_index for r in rec.recommend(query(kb, 0), k=5)]
+    assert a == [r.config_index for r in rec.recommend(query(kb, 9), k=5)]
+    assert a == greedy_portfolio(kb.normalised(), 5)
+
+
+def test_knn_takes_the_nearest_datasets_best_configurations(kb):
+    rec = KnnRecommender().fit(kb)
+    i = 5
+    near = rec.neighbours(kb.metafeatures[i])
+    assert near[0] == i
+    best = [int(np.argmax(kb.normalised()[j])) for j in near]
+    first_distinct = list(dict.fromkeys(best))[:3]
+    assert [r.config_index for r in rec.recommend(query(kb, i), k=3)] == first_distinct
+
+
+def test_flaml_style_ranks_the_nearest_tasks_portfolio(kb):
+    rec = FlamlStyleRecommender(portfolio_size=6).fit(kb)
+    i = 11
+    assert rec.nearest(kb.metafeatures[i])[0] == i
+    picks = [r.config_index for r in rec.recommend(query(kb, i), k=3)]
+    portfolio = rec.portfolio_.tolist()
+    want = sorted(portfolio, key=lambda j: -kb.normalised()[i, j])[:3]
+    assert picks == want
+
+
+def test_learned_beats_the_baselines_on_held_out_synthetic_datasets(big_kb):
+    train, test = big_kb.subset(range(80)), range(80, 100)
+    norm = big_kb.normalised()
+    methods = {"learned": LearnedRecommender(**FAST_LEARNED), "defaults": DefaultsRecommender(),
+               "portfolio": PortfolioRecommender()}
+    regret = {}
+    for name, rec in methods.items():
+        rec.fit(train)
+        curves = [regret_curve(norm[i, [r.config_index for r in
+                                        rec.recommend(query(big_kb, i), k=3)]], [1, 3])
+                  for i in test]
+        regret[name] = np.mean(curves, axis=0)
+    assert (regret["learned"] < regret["portfolio"]).all()
+    assert (regret["learned"] < regret["defaults"]).all()
+
+
+def test_learned_is_deterministic_and_versioned(kb):
+    a = LearnedRecommender(**FAST_LEARNED).fit(kb)
+    b = LearnedRecommender(**FAST_LEARNED).fit(kb)
+    assert a.version_ == b.version_ and a.version_.startswith("learned-a1-")
+    np.testing.assert_allclose(a.predict(query(kb, 2))[0], b.predict(query(kb, 2))[0])
+    c = LearnedRecommender(**FAST_LEARNED).fit(kb.subset(range(30)))
+    assert c.version_ != a.version_
+
+
+def test_learned_keeps_its_top_five_within_twice_the_defaults_time(all_fitted, kb):
+    learned, defaults = all_fitted["learned"], all_fitted["defaults"]
+    for i in range(0, 40, 7):
+        size = {"n_rows": int(kb.n_rows[i]), "n_features": int(kb.n_features[i])}
+        ours = sum(r.predicted_fit_time for r in learned.recommend(query(kb, i), k=5, **size))
+        base = sum(r.predicted_fit_time for r in defaults.recommend(query(kb, i), k=5, **size))
+        assert ours <= 2.0 * base
+
+
+def test_learned_picks_are_diverse_not_the_top_k_means(big_kb):
+    rec = LearnedRecommender(**FAST_LEARNED).fit(big_kb)
+    q = query(big_kb, 4)
+    mean, _ = rec.predict(q)
+    picks = [r.config_index for r in rec.recommend(q, k=5, time_budget_s=1e9)]
+    assert picks[0] in np.argsort(-mean)[:5]  # the first pick is among the best expected
+    assert picks != list(np.argsort(-mean)[:5])  # the rest hedge rather than copy
