@@ -127,7 +127,13 @@ class Worker:
         job, owner = ctx.job, self.id
         try:
             kind = handlers.get_kind(job.kind)
-            result = kind.handler(ctx, dict(job.arguments)) or {}
+            result = kind.handler(ctx, dict(job.arguments))
+            if result is None:
+                result = {}
+            if not isinstance(result, dict):
+                raise PermanentJobError(
+                    f"handler {job.kind!r} returned a {type(result).__name__}; it must return a dict or None"
+                )
             return lambda: self.jobs.complete(job.id, owner, result)
         except JobCancelled:
             return lambda: self.jobs.mark_cancelled(job.id, owner)
@@ -153,7 +159,8 @@ class Worker:
             log.warning("job %d was taken from worker %s; its outcome is dropped", job.id, self.id)
             return None
         except ValueError as exc:  # a result that is not JSON
-            final = self.jobs.fail(job.id, self.id, f"the handler's result cannot be stored: {exc}", False)
+            error = f"the handler's result cannot be stored: {exc}"
+            return self._settle(job, lambda: self.jobs.fail(job.id, self.id, error, retry=False))
         except StoreUnavailable as exc:
             # The job stays running under this id; once the heartbeats stop it is requeued.
             log.warning("could not record job %d: %s", job.id, exc.reason)

@@ -7,13 +7,15 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
 from learners.metafeatures import EXTRACTOR_VERSION
 from metastore.jobs import SqlJobStore
 from metastore.sql import SqlMetaStore
 from service.app import create_app
+from service.jobs import handlers
 from service.jobs.builtin import stale_dataset_ids
-from service.jobs.handlers import InvalidJobArguments, UnknownJobKind, submit
+from service.jobs.handlers import InvalidJobArguments, JobKind, UnknownJobKind, submit
 from service.jobs.worker import Worker
 from tests.service.conftest import make_settings
 from tests.service.jobs_support import (
@@ -180,3 +182,22 @@ def test_embedded_worker_runs_jobs_and_requeues_on_shutdown(
     back = jobs.get_job(second.id)
     assert (back.state, back.attempts, back.owner) == ("queued", 0, None)
     assert [e.type for e in jobs.events(second.id)][-1] == "released"
+
+
+@pytest.mark.parametrize(
+    ("returned", "why"),
+    [([1, 2], "returned a list; it must return a dict"), ({"model": object()}, "cannot be stored as JSON")],
+)
+def test_a_result_that_cannot_be_stored_fails_the_job_without_retry(
+    app: FastAPI, sqlite_store: SqlMetaStore, jobs: SqlJobStore, monkeypatch, returned, why: str
+) -> None:
+    class NoArguments(BaseModel):
+        pass
+
+    kind = JobKind("bad_result", lambda ctx, arguments: returned, NoArguments, "returns junk")
+    monkeypatch.setitem(handlers._KINDS, "bad_result", kind)
+    job = submit(jobs, "bad_result", {})
+    Worker(jobs, sqlite_store, _settings(app), FAST).run(exit_when_idle=True)
+    final = jobs.get_job(job.id)
+    assert (final.state, final.attempts, final.result) == ("failed", 1, None)
+    assert why in (final.error or "")
