@@ -367,12 +367,20 @@ def goal_cell(value: float | None, goal: float | None) -> str:
     return f" (goal ≤ {goal}: {'met' if met else 'NOT met'})"
 
 
+def deviation(run: dict) -> str:
+    """What a run changes in the paper's protocol (none for the headline rows)."""
+    changes = []
+    if run.get("train_query_points", run["shots"]) != run["shots"]:
+        changes.append(f"{run['train_query_points']} query points in meta-training")
+    if run.get("lr_schedule", "constant") != "constant":
+        changes.append(f"{run['lr_schedule']} outer-lr decay to 0")
+    return "; ".join(changes) or "none"
+
+
 def accuracy_rows(results: Path) -> list[str]:
     rows = []
     runs = [json.loads(p.read_text()) for p in sorted(results.glob("*_k*_seed*.json"))]
-    runs.sort(
-        key=lambda r: (list(NAMES).index(r["algorithm"]), r["shots"], r.get("train_query_points", r["shots"]))
-    )
+    runs.sort(key=lambda r: (list(NAMES).index(r["algorithm"]), r["shots"], deviation(r) != "none"))
     for r in runs:
         key = (r["algorithm"], r["shots"])
         g1, g10 = GOALS.get(key, (None, None))
@@ -383,7 +391,7 @@ def accuracy_rows(results: Path) -> list[str]:
             )
         paper = PAPER.get(key)
         rows.append(
-            f"| {NAMES[r['algorithm']]} | {r['shots']} | {r.get('train_query_points', r['shots'])} "
+            f"| {NAMES[r['algorithm']]} | {r['shots']} | {deviation(r)} "
             f"| {r['inner_steps_trained']} | {r['iterations']:,} "
             f"| {fmt(r['mse_after_0_steps'], r['ci95_after_0_steps'])} "
             f"| {fmt(r['mse_after_1_step'], r['ci95_after_1_step'])}"
@@ -464,7 +472,7 @@ def serving_section(results: Path) -> list[str]:
 def write_report(results: Path, doc: Path) -> None:
     """Rewrite the benchmark document from the result files (narrative lives in the template)."""
     table = [
-        "| algorithm | K | query pts (train) | inner steps (train) | iterations | MSE 0 steps "
+        "| algorithm | K | change to the paper's protocol | inner steps (train) | iterations | MSE 0 steps "
         "| MSE 1 step | MSE 10 steps | Meta-SGD paper, 1 step | it/s (training) |",
         "|---|---:|---:|---:|---:|---|---|---|---:|---:|",
         *accuracy_rows(results),
@@ -499,8 +507,11 @@ Notes on the accuracy table:
 - "MSE 10 steps" for the other algorithms continues with the same plain step size 0.01.
 - A row with fewer than 70,000 iterations ran out of session time; rerunning its command (in its
   JSON file) resumes it from the checkpoint.
-- Rows with more query points than K in training deviate from the paper's code (which uses K
-  query points); the support set, and everything at test time, is unchanged.
+- Rows whose "change" column is not "none" deviate from the paper's protocol, as stated there:
+  more query points per task in meta-training (the paper's code uses K), or the outer Adam
+  learning rate annealed from 1e-3 to 0 on a cosine (`meta_fit(lr_schedule="cosine")`). The
+  support sets, the step size and everything at test time are unchanged. They are there to show
+  what it takes to reach the issue's goals; the headline rows are the "none" ones.
 - Reptile: 5 inner SGD steps (lr 0.01) on the support set, outer SGD with step 1.0 on
   theta - mean(phi). ANIL adapts only the output layer in the inner loop.
 """
