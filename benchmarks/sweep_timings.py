@@ -33,6 +33,7 @@ COMMAND = "python benchmarks/sweep_timings.py"
 
 def markdown(table: pd.DataFrame, digits: int = 3) -> str:
     """A pipe table without the optional ``tabulate`` dependency."""
+
     def cell(v: object) -> str:
         return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
 
@@ -56,23 +57,26 @@ def family_table(frame: pd.DataFrame) -> pd.DataFrame:
         part, sh = frame[frame.family == family], shards[shards.family == family]
         if part.empty:
             continue
-        rows.append({
-            "family": family, "shards": len(sh), "cells": len(part),
-            "ok %": 100 * (part.status == "ok").mean(),
-            "timeout %": 100 * (part.status == "timeout").mean(),
-            "failed %": 100 * (part.status == "failed").mean(),
-            "median fit CPU s": part.fit_cpu_s.median(),
-            "p95 fit CPU s": part.fit_cpu_s.quantile(0.95),
-            "mean shard CPU s": sh.shard_cpu_s.mean(),
-        })
+        rows.append(
+            {
+                "family": family,
+                "shards": len(sh),
+                "cells": len(part),
+                "ok %": 100 * (part.status == "ok").mean(),
+                "timeout %": 100 * (part.status == "timeout").mean(),
+                "failed %": 100 * (part.status == "failed").mean(),
+                "median fit CPU s": part.fit_cpu_s.median(),
+                "p95 fit CPU s": part.fit_cpu_s.quantile(0.95),
+                "mean shard CPU s": sh.shard_cpu_s.mean(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def bucket_table(frame: pd.DataFrame, pmlb: Path) -> tuple[pd.DataFrame, float]:
     """Per size bucket: datasets in all, done, mean CPU per dataset; and the estimated total."""
     entries = pd.DataFrame(
-        [{"dataset": ref.name, "bucket": size_bucket(rows, cols)}
-         for ref, _, rows, cols in catalog(pmlb)]
+        [{"dataset": ref.name, "bucket": size_bucket(rows, cols)} for ref, _, rows, cols in catalog(pmlb)]
     )
     shards = frame.drop_duplicates(["dataset", "family"])
     complete = shards.groupby("dataset").filter(lambda g: len(g) == len(FAMILIES))
@@ -81,8 +85,14 @@ def bucket_table(frame: pd.DataFrame, pmlb: Path) -> tuple[pd.DataFrame, float]:
     out = []
     for bucket, group in entries.groupby("bucket"):
         done = per_ds[per_ds.bucket == bucket]
-        out.append({"size bucket": bucket, "datasets": len(group), "done": len(done),
-                    "mean CPU s / dataset": done.cpu.mean() if len(done) else np.nan})
+        out.append(
+            {
+                "size bucket": bucket,
+                "datasets": len(group),
+                "done": len(done),
+                "mean CPU s / dataset": done.cpu.mean() if len(done) else np.nan,
+            }
+        )
     table = pd.DataFrame(out)
     fallback = per_ds.cpu.max() if len(per_ds) else np.nan  # pessimistic where nothing is done
     est = (table.datasets * table["mean CPU s / dataset"].fillna(fallback)).sum()
@@ -99,16 +109,26 @@ def main() -> None:
     frame = frame[frame.shard_cpu_s.notna()] if "shard_cpu_s" in frame else frame.iloc[:0]
     fams = family_table(frame)
     buckets, est = bucket_table(frame, args.pmlb)
-    text = "\n".join([
-        f"# Sweep timings ({SWEEP_PROTOCOL.id})", "",
-        f"Command: `{COMMAND}` on {platform.node()} ({platform.processor() or 'cpu'}), "
-        f"{frame.dataset.nunique()} datasets, {len(frame)} cells measured.", "",
-        "## Per family", "", markdown(fams), "",
-        "## Per dataset size (all nine families)", "",
-        markdown(buckets, 4), "",
-        f"Estimated whole sweep: {est / 3600:.2f} CPU-hours, i.e. {est / 7200:.2f} h on 2 idle "
-        "cores (buckets with no finished dataset are charged the costliest dataset seen).", "",
-    ])
+    text = "\n".join(
+        [
+            f"# Sweep timings ({SWEEP_PROTOCOL.id})",
+            "",
+            f"Command: `{COMMAND}` on {platform.node()} ({platform.processor() or 'cpu'}), "
+            f"{frame.dataset.nunique()} datasets, {len(frame)} cells measured.",
+            "",
+            "## Per family",
+            "",
+            markdown(fams),
+            "",
+            "## Per dataset size (all nine families)",
+            "",
+            markdown(buckets, 4),
+            "",
+            f"Estimated whole sweep: {est / 3600:.2f} CPU-hours, i.e. {est / 7200:.2f} h on 2 idle "
+            "cores (buckets with no finished dataset are charged the costliest dataset seen).",
+            "",
+        ]
+    )
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

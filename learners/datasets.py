@@ -119,10 +119,8 @@ def load_pmlb(name: str, root: str | Path) -> Dataset:
     X = frame.drop(columns=[TARGET])
     X.columns = [str(c) for c in X.columns]
     column_types = {c: _pmlb_kind(declared.get(c, "continuous")) for c in X.columns}
-    task_type = meta.get("task") or ("classification" if _looks_discrete(frame[TARGET]) else
-                                     "regression")
-    return Dataset(name, X, frame[TARGET].to_numpy(), column_types, task_type, "pmlb",
-                   origin_group(name))
+    task_type = meta.get("task") or ("classification" if _looks_discrete(frame[TARGET]) else "regression")
+    return Dataset(name, X, frame[TARGET].to_numpy(), column_types, task_type, "pmlb", origin_group(name))
 
 
 def _looks_discrete(y: pd.Series) -> bool:
@@ -131,9 +129,7 @@ def _looks_discrete(y: pd.Series) -> bool:
 
 def infer_column_types(X: pd.DataFrame) -> dict[str, str]:
     """``numeric`` for number columns, ``categorical`` for text, category and bool columns."""
-    return {
-        str(c): "numeric" if X[c].dtype.kind in "iuf" else "categorical" for c in X.columns
-    }
+    return {str(c): "numeric" if X[c].dtype.kind in "iuf" else "categorical" for c in X.columns}
 
 
 def infer_task_type(y: pd.Series) -> str:
@@ -146,14 +142,15 @@ def infer_task_type(y: pd.Series) -> str:
 
 
 def from_frame(
-    frame: pd.DataFrame, target: str, name: str = "user", task_type: str | None = None,
+    frame: pd.DataFrame,
+    target: str,
+    name: str = "user",
+    task_type: str | None = None,
     column_types: dict[str, str] | None = None,
 ) -> Dataset:
     """A Dataset from a user's table (e.g. a CSV): rows with a missing target are dropped."""
     if target not in frame.columns:
-        raise ValueError(
-            f"target column {target!r} not in the table; columns are {list(frame.columns)[:20]}"
-        )
+        raise ValueError(f"target column {target!r} not in the table; columns are {list(frame.columns)[:20]}")
     frame = frame[frame[target].notna()].reset_index(drop=True)
     X = frame.drop(columns=[target])
     X.columns = [str(c) for c in X.columns]
@@ -182,8 +179,15 @@ def load_sklearn(name: str) -> Dataset:
     X = bunch.frame.drop(columns=[bunch.target.name])
     X.columns = [str(c) for c in X.columns]
     full = f"{SKLEARN_PREFIX}{bare}"
-    return Dataset(full, X, bunch.target.to_numpy(), dict.fromkeys(X.columns, "numeric"),
-                   task_type, "sklearn", origin_group(full))
+    return Dataset(
+        full,
+        X,
+        bunch.target.to_numpy(),
+        dict.fromkeys(X.columns, "numeric"),
+        task_type,
+        "sklearn",
+        origin_group(full),
+    )
 
 
 def list_pmlb(root: str | Path) -> list[str]:
@@ -205,8 +209,15 @@ def _pmlb_catalog(root: Path) -> list[tuple[DatasetRef, str, int, int]]:
         with index.open() as f:
             rows = {r["dataset"]: r for r in csv.DictReader(f)}
         if all(n in rows for n in names):
-            return [(DatasetRef(n, "pmlb", str(root)), rows[n]["task"],
-                     int(rows[n]["n_instances"]), int(rows[n]["n_features"])) for n in names]
+            return [
+                (
+                    DatasetRef(n, "pmlb", str(root)),
+                    rows[n]["task"],
+                    int(rows[n]["n_instances"]),
+                    int(rows[n]["n_features"]),
+                )
+                for n in names
+            ]
     out = []
     for name in names:
         data = load_pmlb(name, root)

@@ -155,8 +155,13 @@ def make_splits(
             train = np.sort(np.concatenate([rows[tr], fixed]))
             test = rows[te]
             yy = y if strat else None
-            out.append((seed, _cap(train, protocol.max_train_rows, yy, seed),
-                        _cap(test, protocol.max_test_rows, yy, seed + 1)))
+            out.append(
+                (
+                    seed,
+                    _cap(train, protocol.max_train_rows, yy, seed),
+                    _cap(test, protocol.max_test_rows, yy, seed + 1),
+                )
+            )
     return out
 
 
@@ -165,9 +170,7 @@ def _raw_splits(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     if not kfold:
         plain = ShuffleSplit(n_splits=1, test_size=protocol.test_size, random_state=seed)
-        strat = StratifiedShuffleSplit(
-            n_splits=1, test_size=protocol.test_size, random_state=seed
-        )
+        strat = StratifiedShuffleSplit(n_splits=1, test_size=protocol.test_size, random_state=seed)
     else:
         plain = KFold(n_splits=protocol.n_splits, shuffle=True, random_state=seed)
         strat = StratifiedKFold(n_splits=protocol.n_splits, shuffle=True, random_state=seed)
@@ -183,7 +186,10 @@ def _raw_splits(
 
 
 def classification_metrics(
-    y_true: np.ndarray, y_pred: np.ndarray, scores: np.ndarray | None, is_proba: bool,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    scores: np.ndarray | None,
+    is_proba: bool,
     n_classes: int,
 ) -> dict[str, float]:
     """Accuracy, balanced accuracy, ROC AUC (binary, or one-vs-rest mean) and log loss.
@@ -289,19 +295,30 @@ def _scores(model: Any, X: pd.DataFrame, seen: np.ndarray, n_classes: int) -> tu
 
 
 def _fit_once(
-    space: Any, config: Mapping[str, Any], column_types: Mapping[str, str],
-    X: pd.DataFrame, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int,
+    space: Any,
+    config: Mapping[str, Any],
+    column_types: Mapping[str, str],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    seed: int,
     n_classes: int,
 ) -> dict[str, Any]:
     """Fit on ``train`` and score on ``test``; runs inside the time-limited child."""
     with threadpool_limits(limits=1):  # one core per fit: OpenMP/BLAS in the libraries too
-        return _fit_once_single_thread(space, config, column_types, X, y, train, test, seed,
-                                       n_classes)
+        return _fit_once_single_thread(space, config, column_types, X, y, train, test, seed, n_classes)
 
 
 def _fit_once_single_thread(
-    space: Any, config: Mapping[str, Any], column_types: Mapping[str, str],
-    X: pd.DataFrame, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int,
+    space: Any,
+    config: Mapping[str, Any],
+    column_types: Mapping[str, str],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    seed: int,
     n_classes: int,
 ) -> dict[str, Any]:
     _reset_peak()
@@ -321,11 +338,19 @@ def _fit_once_single_thread(
         scores, is_proba = _scores(model, X_test, seen, n_classes)
     predict_time, predict_cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = _status_mb("VmHWM")
-    metrics = (classification_metrics(y[test], pred, scores, is_proba, n_classes) if clf
-               else regression_metrics(y[test], pred))
-    return {"metrics": metrics, "fit_time_s": fit_time, "predict_time_s": predict_time,
-            "fit_cpu_s": fit_cpu, "predict_cpu_s": predict_cpu,
-            "peak_memory_mb": max(0.0, peak - rss0)}  # growth over the resident base
+    metrics = (
+        classification_metrics(y[test], pred, scores, is_proba, n_classes)
+        if clf
+        else regression_metrics(y[test], pred)
+    )
+    return {
+        "metrics": metrics,
+        "fit_time_s": fit_time,
+        "predict_time_s": predict_time,
+        "fit_cpu_s": fit_cpu,
+        "predict_cpu_s": predict_cpu,
+        "peak_memory_mb": max(0.0, peak - rss0),
+    }  # growth over the resident base
 
 
 # --- the harness ------------------------------------------------------------------------------
@@ -359,9 +384,7 @@ def _as_frame(X: Any, column_types: Mapping[str, str]) -> pd.DataFrame:
         return X.reset_index(drop=True)
     arr = np.asarray(X)
     if arr.ndim != 2 or arr.shape[1] != len(column_types):
-        raise ValueError(
-            f"X has shape {arr.shape} but column_types names {len(column_types)} columns"
-        )
+        raise ValueError(f"X has shape {arr.shape} but column_types names {len(column_types)} columns")
     return pd.DataFrame(arr, columns=list(column_types))
 
 
@@ -415,14 +438,16 @@ def evaluate_many(
             # initialisation (~15-20 MB, tenths of a second) are then no cell's cost
             warm.append(partial(fit, train[:_WARMUP_ROWS], test[:_WARMUP_ROWS], seed, n_classes))
             groups.append(k)
-    outcomes = run_many(fns, groups, protocol.time_limit_s, protocol.isolation,
-                        lambda i: warm[i]())
+    outcomes = run_many(fns, groups, protocol.time_limit_s, protocol.isolation, lambda i: warm[i]())
     per_cell = len(splits)
     return [
         _aggregate(
-            EvaluationResult(c.family, task_type, vals, protocol.id, "ok", config_name=c.name,
-                             space_version=space.version),
-            outcomes[k * per_cell:(k + 1) * per_cell], splits, protocol,
+            EvaluationResult(
+                c.family, task_type, vals, protocol.id, "ok", config_name=c.name, space_version=space.version
+            ),
+            outcomes[k * per_cell : (k + 1) * per_cell],
+            splits,
+            protocol,
         )
         for k, (c, vals, space) in enumerate(zip(cells, values, spaces, strict=True))
     ]
@@ -440,9 +465,7 @@ def _aggregate(
             return result
         if status == "timeout":
             result.status = "timeout"
-            result.error = (
-                f"fit + predict exceeded the per-fit time limit of {protocol.time_limit_s:g} s"
-            )
+            result.error = f"fit + predict exceeded the per-fit time limit of {protocol.time_limit_s:g} s"
             return result
     runs = [payload for _, payload in outcomes]
     names = runs[0]["metrics"]
@@ -453,4 +476,3 @@ def _aggregate(
     result.predict_cpu_s = float(np.mean([r["predict_cpu_s"] for r in runs]))
     result.peak_memory_mb = float(max(r["peak_memory_mb"] for r in runs))
     return result
-

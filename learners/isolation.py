@@ -47,8 +47,11 @@ def run_inline(fn: Callable[[], Any]) -> Outcome:
 
 
 def _run_sequence(
-    fns: Sequence[Callable[[], Any]], groups: Sequence[Hashable], start: int,
-    bad: set[Hashable], emit: Callable[[int, Outcome], None],
+    fns: Sequence[Callable[[], Any]],
+    groups: Sequence[Hashable],
+    start: int,
+    bad: set[Hashable],
+    emit: Callable[[int, Outcome], None],
 ) -> None:
     """Run ``fns[start:]``; skip a function whose group already failed or timed out."""
     for i in range(start, len(fns)):
@@ -72,9 +75,14 @@ def run_inline_many(fns: Sequence[Callable[[], Any]], groups: Sequence[Hashable]
     return out
 
 
-def _child(fns: Sequence[Callable[[], Any]], groups: Sequence[Hashable], start: int,
-           bad: set[Hashable], write_fd: int,
-           warmup: Callable[[int], Any] | None) -> None:  # pragma: no cover - runs in the child
+def _child(
+    fns: Sequence[Callable[[], Any]],
+    groups: Sequence[Hashable],
+    start: int,
+    bad: set[Hashable],
+    write_fd: int,
+    warmup: Callable[[int], Any] | None,
+) -> None:  # pragma: no cover - runs in the child
     try:
         if warmup is not None:
             run_inline(lambda: warmup(start))
@@ -107,8 +115,8 @@ def _read_messages(buffer: bytearray) -> list[tuple[int, Outcome]]:
         (size,) = _HEADER.unpack_from(buffer)
         if len(buffer) < _HEADER.size + size:
             break
-        out.append(pickle.loads(bytes(buffer[_HEADER.size:_HEADER.size + size])))
-        del buffer[:_HEADER.size + size]
+        out.append(pickle.loads(bytes(buffer[_HEADER.size : _HEADER.size + size])))
+        del buffer[: _HEADER.size + size]
     return out
 
 
@@ -142,17 +150,16 @@ class _Clock:
         if self.cpu0 is None:
             return wall > self.limit_s
         cpu = cpu_seconds(self.pid)
-        return wall > WALL_BACKSTOP * self.limit_s or (
-            cpu is not None and cpu - self.cpu0 > self.limit_s
-        )
+        return wall > WALL_BACKSTOP * self.limit_s or (cpu is not None and cpu - self.cpu0 > self.limit_s)
 
     def wait_s(self) -> float:
         """How long to block before looking again."""
         return min(_POLL_S, self.limit_s) if self.cpu0 is not None else self.limit_s
 
 
-def _supervise(pid: int, read_fd: int, start: int, n: int, time_limit_s: float,
-               out: list[Outcome | None]) -> tuple[int, Status | None]:
+def _supervise(
+    pid: int, read_fd: int, start: int, n: int, time_limit_s: float, out: list[Outcome | None]
+) -> tuple[int, Status | None]:
     """Collect results until the child ends; returns (first index without one, why)."""
     buffer = bytearray()
     current = start
@@ -178,7 +185,9 @@ def _supervise(pid: int, read_fd: int, start: int, n: int, time_limit_s: float,
 
 
 def run_forked_many(
-    fns: Sequence[Callable[[], Any]], groups: Sequence[Hashable], time_limit_s: float,
+    fns: Sequence[Callable[[], Any]],
+    groups: Sequence[Hashable],
+    time_limit_s: float,
     warmup: Callable[[int], Any] | None = None,
 ) -> list[Outcome]:
     """Run each function in a forked child, at most ``time_limit_s`` CPU seconds each.
@@ -216,16 +225,22 @@ def run_forked_many(
         bad.update(groups[i] for i in range(start, stopped) if out[i][0] != "ok")
         if why is None:
             break
-        out[stopped] = ("timeout", None) if why == "timeout" else (
-            "failed", "evaluation process died without a result; likely killed for memory")
+        out[stopped] = (
+            ("timeout", None)
+            if why == "timeout"
+            else ("failed", "evaluation process died without a result; likely killed for memory")
+        )
         bad.add(groups[stopped])
         start = stopped + 1
     return [o if o is not None else ("skipped", None) for o in out]
 
 
 def run_many(
-    fns: Sequence[Callable[[], Any]], groups: Sequence[Hashable], time_limit_s: float,
-    isolation: str, warmup: Callable[[int], Any] | None = None,
+    fns: Sequence[Callable[[], Any]],
+    groups: Sequence[Hashable],
+    time_limit_s: float,
+    isolation: str,
+    warmup: Callable[[int], Any] | None = None,
 ) -> list[Outcome]:
     """Dispatch to ``run_forked_many`` (POSIX) or ``run_inline_many`` (no time limit)."""
     if isolation == "fork":

@@ -60,9 +60,15 @@ def run_cells(
     records = []
     for result in results:
         record = result.to_dict()
-        record.update(dataset=data.name, origin_group=data.origin_group, source=data.source,
-                      n_rows=int(data.X.shape[0]), n_features=int(data.X.shape[1]),
-                      started_at=started, host=host)
+        record.update(
+            dataset=data.name,
+            origin_group=data.origin_group,
+            source=data.source,
+            n_rows=int(data.X.shape[0]),
+            n_features=int(data.X.shape[1]),
+            started_at=started,
+            host=host,
+        )
         records.append(record)
     return records
 

@@ -74,17 +74,22 @@ def main(argv: list[str] | None = None) -> int:
         try:
             records = run_shard(shard, SWEEP_PROTOCOL)
         except Exception as err:  # a broken dataset must not stop the sweep; rerun retries it
-            print(f"[{i}/{len(shards)}] {shard.dataset.name} {shard.family} ERROR "
-                  f"{type(err).__name__}: {err}", flush=True)
+            print(
+                f"[{i}/{len(shards)}] {shard.dataset.name} {shard.family} ERROR {type(err).__name__}: {err}",
+                flush=True,
+            )
             continue
         for record in records:  # cost of the whole shard, for the timing report
             record.update(shard_wall_s=time.time() - t0, shard_cpu_s=_cpu_s() - cpu0)
         write_shard(shard_path(out, shard), records)
         status = pd.Series([r["status"] for r in records]).value_counts().to_dict()
         elapsed = time.time() - start
-        print(f"[{i}/{len(shards)}] {shard.dataset.name} {shard.family} "
-              f"{time.time() - t0:.1f}s cpu={_cpu_s() - cpu0:.1f}s {status} "
-              f"elapsed={elapsed / 60:.1f}min", flush=True)
+        print(
+            f"[{i}/{len(shards)}] {shard.dataset.name} {shard.family} "
+            f"{time.time() - t0:.1f}s cpu={_cpu_s() - cpu0:.1f}s {status} "
+            f"elapsed={elapsed / 60:.1f}min",
+            flush=True,
+        )
     return 0
 
 

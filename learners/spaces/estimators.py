@@ -36,9 +36,7 @@ class _Delegating(BaseEstimator):
     def fit(self, X: Any, y: Any) -> _Delegating:
         X = np.asarray(X, dtype=np.float64)
         if self.task_type not in ("classification", "regression"):
-            raise ValueError(
-                f"task_type={self.task_type!r}; use 'classification' or 'regression'"
-            )
+            raise ValueError(f"task_type={self.task_type!r}; use 'classification' or 'regression'")
         self.estimator_ = self._make(X, X.shape[0]).fit(X, y)
         if _is_classifier(self):
             self.classes_ = self.estimator_.classes_
@@ -133,11 +131,13 @@ class ScaledGammaSVM(_Delegating):
         gamma = self.gamma_factor / (X.shape[1] * var) if var > 0 else self.gamma_factor
         if _is_classifier(self):
             return SVC(
-                C=self.C, gamma=gamma, tol=self.tol, max_iter=self.max_iter,
+                C=self.C,
+                gamma=gamma,
+                tol=self.tol,
+                max_iter=self.max_iter,
                 random_state=self.random_state,
             )
-        return SVR(C=self.C, gamma=gamma, epsilon=self.epsilon, tol=self.tol,
-                   max_iter=self.max_iter)
+        return SVR(C=self.C, gamma=gamma, epsilon=self.epsilon, tol=self.tol, max_iter=self.max_iter)
 
     def _has_proba(self) -> bool:
         return False
@@ -164,6 +164,4 @@ class ClippedKNN(_Delegating):
 
     def _make(self, X: np.ndarray, n_rows: int) -> BaseEstimator:
         cls = KNeighborsClassifier if _is_classifier(self) else KNeighborsRegressor
-        return cls(n_neighbors=min(self.n_neighbors, n_rows), weights=self.weights, p=self.p,
-                   n_jobs=1)
-
+        return cls(n_neighbors=min(self.n_neighbors, n_rows), weights=self.weights, p=self.p, n_jobs=1)

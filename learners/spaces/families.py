@@ -154,9 +154,7 @@ def _linear(config: Config, task_type: str, seed: int) -> BaseEstimator:
         return ElasticNet(**config, random_state=seed)
     if config.get("penalty", "l2") == "l2":
         return LogisticRegression(C=config["C"], l1_ratio=0.0, solver="lbfgs", random_state=seed)
-    return LogisticRegression(
-        C=config["C"], l1_ratio=config["l1_ratio"], solver="saga", random_state=seed
-    )
+    return LogisticRegression(C=config["C"], l1_ratio=config["l1_ratio"], solver="saga", random_state=seed)
 
 
 def _svm_hps(task_type: str) -> list[Any]:
@@ -209,30 +207,95 @@ _HPOB = "Pineda Arango et al., HPO-B, NeurIPS 2021 Datasets & Benchmarks"
 SPECS: dict[str, FamilySpec] = {
     spec.family: spec
     for spec in [
-        FamilySpec("lightgbm", 1, "native_nan", _lightgbm_hps, _lightgbm, False,
-                   f"{_HPOB}; {_PROBST} (xgboost ranges)",
-                   {"subsample_freq": 1, "n_jobs": 1}),
-        FamilySpec("xgboost", 1, "native_nan", _xgboost_hps, _xgboost, False,
-                   f"{_PROBST}; {_HPOB}", {"tree_method": "hist", "n_jobs": 1}),
-        FamilySpec("hist_gb", 1, "native_nan", _hist_gb_hps, _hist_gb, False,
-                   f"{_AUTOSKLEARN} (gradient_boosting)", {"early_stopping": False}),
-        FamilySpec("random_forest", 1, "imputed_ordinal", _forest_hps(True),
-                   _forest("random_forest"), False,
-                   f"{_AUTOSKLEARN} (max_features as exponent of d); {_PROBST}",
-                   {"n_estimators": 100, "n_jobs": 1}),
-        FamilySpec("extra_trees", 1, "imputed_ordinal", _forest_hps(False),
-                   _forest("extra_trees"), False, _AUTOSKLEARN,
-                   {"n_estimators": 100, "n_jobs": 1}),
-        FamilySpec("linear", 1, "scaled_onehot", _linear_hps, _linear, True,
-                   f"{_PROBST} (glmnet); {_AUTOSKLEARN}",
-                   {"solver": "lbfgs for l2, saga for elasticnet"}),
-        FamilySpec("svm", 1, "scaled_onehot", _svm_hps, _svm, True,
-                   f"{_AUTOSKLEARN} (libsvm_svc C); {_PROBST}",
-                   {"kernel": "rbf", "gamma": "gamma_factor * 'scale'", "probability": False}),
-        FamilySpec("knn", 1, "scaled_onehot", _knn_hps, _knn, False,
-                   f"{_AUTOSKLEARN}; {_PROBST}", {"n_neighbors": "clipped to training rows"}),
-        FamilySpec("mlp", 1, "scaled_onehot", _mlp_hps, _mlp, True,
-                   f"{_AUTOSKLEARN} (mlp); {_HPOB}",
-                   {"solver": "adam", "max_iter": 200, "early_stopping": False}),
+        FamilySpec(
+            "lightgbm",
+            1,
+            "native_nan",
+            _lightgbm_hps,
+            _lightgbm,
+            False,
+            f"{_HPOB}; {_PROBST} (xgboost ranges)",
+            {"subsample_freq": 1, "n_jobs": 1},
+        ),
+        FamilySpec(
+            "xgboost",
+            1,
+            "native_nan",
+            _xgboost_hps,
+            _xgboost,
+            False,
+            f"{_PROBST}; {_HPOB}",
+            {"tree_method": "hist", "n_jobs": 1},
+        ),
+        FamilySpec(
+            "hist_gb",
+            1,
+            "native_nan",
+            _hist_gb_hps,
+            _hist_gb,
+            False,
+            f"{_AUTOSKLEARN} (gradient_boosting)",
+            {"early_stopping": False},
+        ),
+        FamilySpec(
+            "random_forest",
+            1,
+            "imputed_ordinal",
+            _forest_hps(True),
+            _forest("random_forest"),
+            False,
+            f"{_AUTOSKLEARN} (max_features as exponent of d); {_PROBST}",
+            {"n_estimators": 100, "n_jobs": 1},
+        ),
+        FamilySpec(
+            "extra_trees",
+            1,
+            "imputed_ordinal",
+            _forest_hps(False),
+            _forest("extra_trees"),
+            False,
+            _AUTOSKLEARN,
+            {"n_estimators": 100, "n_jobs": 1},
+        ),
+        FamilySpec(
+            "linear",
+            1,
+            "scaled_onehot",
+            _linear_hps,
+            _linear,
+            True,
+            f"{_PROBST} (glmnet); {_AUTOSKLEARN}",
+            {"solver": "lbfgs for l2, saga for elasticnet"},
+        ),
+        FamilySpec(
+            "svm",
+            1,
+            "scaled_onehot",
+            _svm_hps,
+            _svm,
+            True,
+            f"{_AUTOSKLEARN} (libsvm_svc C); {_PROBST}",
+            {"kernel": "rbf", "gamma": "gamma_factor * 'scale'", "probability": False},
+        ),
+        FamilySpec(
+            "knn",
+            1,
+            "scaled_onehot",
+            _knn_hps,
+            _knn,
+            False,
+            f"{_AUTOSKLEARN}; {_PROBST}",
+            {"n_neighbors": "clipped to training rows"},
+        ),
+        FamilySpec(
+            "mlp",
+            1,
+            "scaled_onehot",
+            _mlp_hps,
+            _mlp,
+            True,
+            f"{_AUTOSKLEARN} (mlp); {_HPOB}",
+            {"solver": "adam", "max_iter": 200, "early_stopping": False},
+        ),
     ]
 }

@@ -33,9 +33,7 @@ def split_columns(column_types: Mapping[str, str]) -> tuple[list[str], list[str]
         elif kind == "categorical":
             categorical.append(name)
         else:
-            raise ValueError(
-                f"column {name!r} has kind {kind!r}; use 'numeric' or 'categorical'"
-            )
+            raise ValueError(f"column {name!r} has kind {kind!r}; use 'numeric' or 'categorical'")
     return numeric, categorical
 
 
@@ -64,9 +62,7 @@ def _ordinal() -> Pipeline:
             ("impute", SimpleImputer(strategy="most_frequent")),
             (
                 "encode",
-                OrdinalEncoder(
-                    handle_unknown="use_encoded_value", unknown_value=-1, dtype=np.float64
-                ),
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, dtype=np.float64),
             ),
         ]
     )
@@ -112,9 +108,7 @@ def make_preprocessor(column_types: Mapping[str, str], encoding: Encoding) -> Co
             ]
         )
     else:
-        raise ValueError(
-            f"unknown encoding {encoding!r}; use native_nan, imputed_ordinal or scaled_onehot"
-        )
+        raise ValueError(f"unknown encoding {encoding!r}; use native_nan, imputed_ordinal or scaled_onehot")
     transformers = []
     if numeric:
         transformers.append(("numeric", num, numeric))

@@ -20,12 +20,10 @@ def mixed_table(task_type: str, n_classes: int = 2, n: int = 120, seed: int = 0)
     signal = X["num_a"].to_numpy() + (X["cat_int"].to_numpy() == 2)
     for col in X.columns:
         X.loc[rng.random(n) < 0.1, col] = np.nan
-    types = {"num_a": "numeric", "num_b": "numeric", "cat_int": "categorical",
-             "cat_str": "categorical"}
+    types = {"num_a": "numeric", "num_b": "numeric", "cat_int": "categorical", "cat_str": "categorical"}
     if task_type == "regression":
         y = 3 * signal + rng.normal(scale=0.3, size=n)
     else:
         cuts = np.quantile(signal, np.linspace(0, 1, n_classes + 1)[1:-1])
         y = np.array(["abcdefg"[k] for k in np.digitize(signal, cuts)])
     return X, y, types
-

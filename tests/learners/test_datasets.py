@@ -66,8 +66,9 @@ def test_origin_group_rules(name, group):
 
 
 def _write_pmlb(root: Path, name: str) -> None:
-    frame = pd.DataFrame({"a": [1.0, np.nan, 3.0, 4.0], "colour": [0, 1, 1, 2],
-                          "flag": [0, 1, 0, 1], "target": [0, 1, 0, 1]})
+    frame = pd.DataFrame(
+        {"a": [1.0, np.nan, 3.0, 4.0], "colour": [0, 1, 1, 2], "flag": [0, 1, 0, 1], "target": [0, 1, 0, 1]}
+    )
     with gzip.open(root / f"{name}.tsv.gz", "wt") as f:
         frame.to_csv(f, sep="\t", index=False)
     (root / f"{name}.yaml").write_text(
@@ -126,8 +127,14 @@ def test_catalog_sizes_without_an_index_file(tmp_path):
 
 
 def test_from_frame_infers_types_task_and_drops_unlabelled_rows():
-    frame = pd.DataFrame({"size": [1.5, 2.0, np.nan, 4.0], "city": ["a", "b", "a", None],
-                          "n": [1, 2, 3, 4], "label": ["yes", "no", None, "yes"]})
+    frame = pd.DataFrame(
+        {
+            "size": [1.5, 2.0, np.nan, 4.0],
+            "city": ["a", "b", "a", None],
+            "n": [1, 2, 3, 4],
+            "label": ["yes", "no", None, "yes"],
+        }
+    )
     data = from_frame(frame, "label", name="mine")
     assert data.column_types == {"size": "numeric", "city": "categorical", "n": "numeric"}
     assert data.task_type == "classification"

@@ -32,8 +32,9 @@ def _cells(family: str, task_type: str) -> list[Cell]:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize(("task_type", "n_classes"),
-                         [("classification", 2), ("classification", 3), ("regression", 0)])
+@pytest.mark.parametrize(
+    ("task_type", "n_classes"), [("classification", 2), ("classification", 3), ("regression", 0)]
+)
 def test_default_and_pool_configs_run_on_mixed_data(family, task_type, n_classes):
     X, y, types = mixed_table(task_type, max(n_classes, 2))
     results = evaluate_many(X, y, types, task_type, _cells(family, task_type), FAST)
@@ -61,8 +62,9 @@ def test_results_are_deterministic_for_a_seed():
     config = pool("lightgbm", "classification")[5].values
     first = evaluate(X, y, types, "classification", "lightgbm", config, FAST)
     again = evaluate(X, y, types, "classification", "lightgbm", config, FAST)
-    other = evaluate(X, y, types, "classification", "lightgbm", config,
-                     Protocol(name="test", kfold_max_rows=0, seeds=(1,)))
+    other = evaluate(
+        X, y, types, "classification", "lightgbm", config, Protocol(name="test", kfold_max_rows=0, seeds=(1,))
+    )
     assert first.metrics == again.metrics
     assert first.metrics != other.metrics
 
@@ -86,12 +88,10 @@ def test_small_data_switches_a_holdout_to_kfold():
 
 def test_time_out_is_recorded_and_the_next_cell_still_runs():
     X, y, types = mixed_table("classification", 2, n=3000)
-    slow = {"n_layers": 2, "n_units": 256, "activation": "tanh", "alpha": 1e-4,
-            "learning_rate_init": 1e-4}
+    slow = {"n_layers": 2, "n_units": 256, "activation": "tanh", "alpha": 1e-4, "learning_rate_init": 1e-4}
     cells = [Cell("mlp", slow, "slow"), Cell("linear", {"C": 1.0, "penalty": "l2"}, "fast")]
     start = time.perf_counter()
-    results = evaluate_many(X, y, types, "classification", cells,
-                            Protocol(name="t", time_limit_s=1.0))
+    results = evaluate_many(X, y, types, "classification", cells, Protocol(name="t", time_limit_s=1.0))
     assert time.perf_counter() - start < 10
     assert results[0].status == "timeout"
     assert "time limit of 1 s" in results[0].error
@@ -102,8 +102,9 @@ def test_time_out_is_recorded_and_the_next_cell_still_runs():
 def test_a_failing_fit_records_its_error():
     X, y, types = mixed_table("classification")
     wrong_types = {**types, "cat_str": "numeric"}  # strings cannot be median-imputed
-    r = evaluate(X, y, wrong_types, "classification", "knn", {"n_neighbors": 5,
-                 "weights": "uniform", "p": 2}, FAST)
+    r = evaluate(
+        X, y, wrong_types, "classification", "knn", {"n_neighbors": 5, "weights": "uniform", "p": 2}, FAST
+    )
     assert r.status == "failed"
     assert r.error.startswith("ValueError: Cannot use median strategy")
     assert "'red'" in r.error
@@ -127,8 +128,9 @@ def test_forked_runner_skips_the_rest_of_a_failed_group():
         raise RuntimeError("bad config 7")
 
     start = time.perf_counter()
-    outcomes = run_forked_many([boom, lambda: 1, lambda: 2, lambda: _spin(5), lambda: 3],
-                               ["a", "a", "b", "c", "d"], time_limit_s=0.5)
+    outcomes = run_forked_many(
+        [boom, lambda: 1, lambda: 2, lambda: _spin(5), lambda: 3], ["a", "a", "b", "c", "d"], time_limit_s=0.5
+    )
     assert time.perf_counter() - start < 4
     assert outcomes[0][0] == "failed" and "bad config 7" in outcomes[0][1]
     assert outcomes[1] == ("skipped", None)
@@ -140,8 +142,7 @@ def test_forked_runner_skips_the_rest_of_a_failed_group():
 def test_limit_is_cpu_time_with_a_wall_clock_backstop():
     start = time.perf_counter()
     limit = 0.05
-    outcomes = run_forked_many([lambda: time.sleep(0.5), lambda: time.sleep(60)], [0, 1],
-                               time_limit_s=limit)
+    outcomes = run_forked_many([lambda: time.sleep(0.5), lambda: time.sleep(60)], [0, 1], time_limit_s=limit)
     elapsed = time.perf_counter() - start
     assert outcomes == [("ok", None), ("timeout", None)]  # sleeping costs no CPU time...
     assert 0.5 + WALL_BACKSTOP * limit <= elapsed < 5  # ...until the backstop ends it
@@ -149,8 +150,9 @@ def test_limit_is_cpu_time_with_a_wall_clock_backstop():
 
 def test_splits_cap_rows_stratify_and_keep_singletons_in_training():
     y = np.array([0] * 600 + [1] * 300 + [2])
-    splits = make_splits(y, "classification",
-                         Protocol(kfold_max_rows=0, max_train_rows=300, max_test_rows=90))
+    splits = make_splits(
+        y, "classification", Protocol(kfold_max_rows=0, max_train_rows=300, max_test_rows=90)
+    )
     ((seed, train, test),) = splits
     assert (seed, len(train), len(test)) == (0, 300, 90)
     assert 900 in train and 900 not in test
@@ -189,16 +191,22 @@ def test_default_protocol_is_the_knowledge_base_protocol():
     p = Protocol()
     assert p.id == "kb-v1"
     assert (p.kind, p.kfold_max_rows, p.n_splits, p.max_train_rows, p.time_limit_s) == (
-        "holdout", 500, 5, 1000, 10.0)
+        "holdout",
+        500,
+        5,
+        1000,
+        10.0,
+    )
 
 
 def test_peak_memory_is_per_fit_in_a_reused_worker():
     X, y, types = mixed_table("regression", n=3000)
     knn = Cell("knn", {"n_neighbors": 5, "weights": "uniform", "p": 2})
-    forest = Cell("random_forest", {"max_features_exponent": 1.0, "min_samples_split": 2,
-                                    "min_samples_leaf": 1, "bootstrap": False})
-    r = evaluate_many(X, y, types, "regression", [knn, forest, knn],
-                      Protocol(name="t", kfold_max_rows=0))
+    forest = Cell(
+        "random_forest",
+        {"max_features_exponent": 1.0, "min_samples_split": 2, "min_samples_leaf": 1, "bootstrap": False},
+    )
+    r = evaluate_many(X, y, types, "regression", [knn, forest, knn], Protocol(name="t", kfold_max_rows=0))
     assert [x.status for x in r] == ["ok"] * 3
     # 100 unpruned trees on 2,000 rows hold ~4,000 nodes each; k-NN stores the 2,000 rows
     assert r[1].peak_memory_mb > 5

@@ -21,8 +21,17 @@ ALL = [(f, t) for f in FAMILIES for t in TASK_TYPES]
 
 
 def test_nine_families_are_defined():
-    assert set(FAMILIES) == {"lightgbm", "xgboost", "hist_gb", "random_forest", "extra_trees",
-                             "linear", "svm", "knn", "mlp"}
+    assert set(FAMILIES) == {
+        "lightgbm",
+        "xgboost",
+        "hist_gb",
+        "random_forest",
+        "extra_trees",
+        "linear",
+        "svm",
+        "knn",
+        "mlp",
+    }
 
 
 @pytest.mark.parametrize(("family", "task_type"), ALL)
@@ -40,8 +49,11 @@ def test_default_is_valid_and_json_round_trips(family, task_type):
 @pytest.mark.parametrize(
     ("family", "task_type", "expected"),
     [
-        ("lightgbm", "classification", {"n_estimators": 100, "num_leaves": 31,
-                                        "learning_rate": 0.1, "min_child_samples": 20}),
+        (
+            "lightgbm",
+            "classification",
+            {"n_estimators": 100, "num_leaves": 31, "learning_rate": 0.1, "min_child_samples": 20},
+        ),
         ("xgboost", "regression", {"n_estimators": 100, "max_depth": 6, "learning_rate": 0.3}),
         ("hist_gb", "classification", {"max_iter": 100, "max_leaf_nodes": 31}),
         ("random_forest", "classification", {"max_features_exponent": 0.5, "bootstrap": True}),

@@ -34,8 +34,13 @@ def test_plan_orders_small_datasets_first_with_all_families_together():
 
 def test_plan_skips_what_is_done_and_unknown_families_raise():
     shards = plan(ROWS, PROTOCOL, families=["knn", "svm"], done={("small", "knn")})
-    assert [s.key for s in shards] == [("small", "svm"), ("mid", "knn"), ("mid", "svm"),
-                                       ("big", "knn"), ("big", "svm")]
+    assert [s.key for s in shards] == [
+        ("small", "svm"),
+        ("mid", "knn"),
+        ("mid", "svm"),
+        ("big", "knn"),
+        ("big", "svm"),
+    ]
     with pytest.raises(ValueError, match="catboost"):
         plan(ROWS, PROTOCOL, families=["catboost"])
 
@@ -55,9 +60,14 @@ def test_run_shard_from_a_pickled_shard_gives_one_record_per_pool_config():
 
 def test_run_cells_records_failures_alongside_results():
     data = load_sklearn("sklearn_diabetes")
-    cells = [Cell("linear", {"alpha": 0.01, "l1_ratio": 0.5}, "ok-one"),
-             Cell("mlp", {"n_layers": 2, "n_units": 256, "activation": "tanh", "alpha": 1e-7,
-                          "learning_rate_init": 1e-4}, "slow-one")]
+    cells = [
+        Cell("linear", {"alpha": 0.01, "l1_ratio": 0.5}, "ok-one"),
+        Cell(
+            "mlp",
+            {"n_layers": 2, "n_units": 256, "activation": "tanh", "alpha": 1e-7, "learning_rate_init": 1e-4},
+            "slow-one",
+        ),
+    ]
     records = run_cells(data, cells, Protocol(name="t", time_limit_s=0.3))
     assert [r["status"] for r in records] == ["ok", "timeout"]
     assert records[0]["metric_r2"] > 0.3
@@ -79,8 +89,9 @@ def test_run_shard_inside_a_daemonic_dask_worker_process():
     rows = [(DatasetRef("sklearn_iris", "sklearn"), "classification", 150, 4)]
     (shard,) = plan(rows, PROTOCOL, families=["linear"])
     with (
-        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                 dashboard_address=":0") as cluster,
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
         distributed.Client(cluster) as client,
     ):
         records = client.submit(run_shard, shard, PROTOCOL).result(timeout=120)
@@ -91,8 +102,18 @@ def test_run_shard_inside_a_daemonic_dask_worker_process():
 @pytest.mark.slow
 def test_sweep_script_writes_shards_and_resumes(tmp_path):
     script = Path(__file__).resolve().parents[2] / "scripts/sweep_shards.py"
-    args = [sys.executable, str(script), "--out", str(tmp_path), "--pmlb", str(tmp_path / "none"),
-            "--datasets", "sklearn_iris", "--families", "knn"]
+    args = [
+        sys.executable,
+        str(script),
+        "--out",
+        str(tmp_path),
+        "--pmlb",
+        str(tmp_path / "none"),
+        "--datasets",
+        "sklearn_iris",
+        "--families",
+        "knn",
+    ]
     first = subprocess.run(args, capture_output=True, text=True, timeout=300, check=True)
     shard = tmp_path / "kb-v1" / "sklearn_iris__knn.parquet"
     frame = pd.read_parquet(shard)
