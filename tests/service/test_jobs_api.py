@@ -201,3 +201,11 @@ def test_a_result_that_cannot_be_stored_fails_the_job_without_retry(
     final = jobs.get_job(job.id)
     assert (final.state, final.attempts, final.result) == ("failed", 1, None)
     assert why in (final.error or "")
+
+
+def test_settings_refuse_a_grace_period_live_workers_could_miss(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="at least twice job_heartbeat_s"):
+        make_settings(tmp_path, job_heartbeat_s=5, job_grace_s=8)
+    assert make_settings(tmp_path, job_heartbeat_s=5, job_grace_s=10).job_grace_s == 10

@@ -139,9 +139,9 @@ def test_workers_share_the_queue_and_a_sigkilled_workers_job_finishes_elsewhere_
     Every job must run to exactly one result, no job may be held by two workers at once, and the
     killed worker's job must be finished by a survivor, keeping the work already done.
     """
-    long_ids = seed_stale_datasets(env.store, env.data / "uploads", 20)
+    long_ids = seed_stale_datasets(env.store, env.data / "uploads", 10)
     long_job = submit(env.jobs, KIND, {"dataset_ids": long_ids})
-    more = seed_stale_datasets(env.store, env.data / "uploads", 23, first=20)
+    more = seed_stale_datasets(env.store, env.data / "uploads", 14, first=10)
     small_jobs = [submit(env.jobs, KIND, {"dataset_ids": [i]}) for i in more]
     workers = {f"w{k}": env.spawn(f"w{k}", "worker", "--name", f"w{k}") for k in range(3)}
 
@@ -183,7 +183,7 @@ def test_workers_share_the_queue_and_a_sigkilled_workers_job_finishes_elsewhere_
 def test_restarting_the_server_loses_no_job(sqlite_env: Env) -> None:
     """`warmstart serve` runs jobs in its embedded worker; it crashes (SIGKILL) mid-job and restarts."""
     env = sqlite_env
-    ids = seed_stale_datasets(env.store, env.data / "uploads", 25)
+    ids = seed_stale_datasets(env.store, env.data / "uploads", 10)
     long_job = submit(env.jobs, KIND, {"dataset_ids": ids})
     queued = submit(env.jobs, KIND, {"dataset_ids": ids[:1], "force": True})
     port = free_port()
