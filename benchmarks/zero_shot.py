@@ -46,7 +46,7 @@ from learners.metafeatures import MetaFeatures, extract  # noqa: E402
 from learners.recommenders import METHODS, KnowledgeBase, from_records, make  # noqa: E402
 from learners.recommenders.evaluation import expected_best_of_k, regret_curve  # noqa: E402
 from learners.recommenders.synthetic import synthetic_kb  # noqa: E402
-from learners.sweep import read_shards  # noqa: E402
+from learners.sweep import pools_for, read_shards  # noqa: E402
 
 KS = (1, 3, 5, 10, 25)
 RANDOM_KS = (*KS, 32)
@@ -85,15 +85,16 @@ def load_kbs(sweep: Path, pmlb: Path, metric: dict[str, str | None], cache: Path
         names = sorted(records.loc[records["task_type"] == task_type, "dataset"].unique())
         mf = {n: metafeatures_of(refs[n], task_type, cache) for n in names if n in refs}
         kb = from_records(records, mf, task_type, metric.get(task_type))
-        kbs[task_type] = complete_part(kb, min_coverage)
+        pool_size = sum(len(p) for p in pools_for(task_type).values())
+        kbs[task_type] = complete_part(kb, min_coverage, pool_size)
     return kbs
 
 
-def complete_part(kb: KnowledgeBase, min_coverage: float) -> KnowledgeBase:
-    """Datasets with at least ``min_coverage`` of the pool measured, then configurations
-    measured on all of those (a partial sweep leaves holes that are not failures)."""
+def complete_part(kb: KnowledgeBase, min_coverage: float, pool_size: int) -> KnowledgeBase:
+    """Datasets with at least ``min_coverage`` of the ``pool_size`` configurations measured, then
+    the configurations measured on all of those (a running sweep leaves holes, not failures)."""
     measured = np.isfinite(kb.scores)
-    rows = np.flatnonzero(measured.mean(axis=1) >= min_coverage)
+    rows = np.flatnonzero(measured.sum(axis=1) >= min_coverage * pool_size)
     kb = kb.subset(rows)
     cols = np.flatnonzero(np.isfinite(kb.scores).all(axis=0))
     return KnowledgeBase(
@@ -240,9 +241,12 @@ def flaml_regrets(kb: KnowledgeBase, datasets: list[str], refs: dict[str, Datase
     """FLAML's regret curve on each held-out dataset (cached evaluations)."""
     out = {}
     for name in datasets:
-        path = cache / "flaml" / f"{name}.json"
-        if path.exists():
-            results = json.loads(path.read_text())
+        path = cache / "flaml" / f"{name}.k{k}.json"
+        wider = sorted(path.parent.glob(f"{name}.k*.json"),
+                       key=lambda p: int(p.name.rsplit(".k", 1)[1].removesuffix(".json")))
+        wider = [p for p in wider if int(p.name.rsplit(".k", 1)[1].removesuffix(".json")) >= k]
+        if wider:  # FLAML's list is ranked, so the first k of a longer run are these k
+            results = json.loads(wider[0].read_text())[:k]
         else:
             data = refs[name].load()
             start = time.time()
@@ -460,7 +464,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"command": command, "tasks": {}}
     tables, outcomes = {}, {}
     for task_type, kb in kbs.items():
-        if len(set(kb.groups)) < 2:
+        if kb.n_datasets == 0 or len(set(kb.groups)) < 2:
             log(f"{task_type}: {kb.n_datasets} dataset(s) in {len(set(kb.groups))} group(s); "
                 "leave-one-group-out needs two groups, skipped")
             continue

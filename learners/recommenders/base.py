@@ -330,6 +330,14 @@ class Recommender(abc.ABC):
         sig = inspect.signature(type(self).__init__)
         return {p: getattr(self, p) for p in sig.parameters if p != "self"}
 
+    @property
+    def version(self) -> str:
+        """``<method>-<12 hex digits>``: changes whenever the parameters or the knowledge base do."""
+        self._check_fitted()
+        if hasattr(self, "version_"):
+            return self.version_
+        return f"{self.name}-{fingerprint(self.kb_, self.get_params())}"
+
     # -- fitting --
 
     def fit(self, kb: KnowledgeBase) -> Recommender:
@@ -486,6 +494,17 @@ class Recommender(abc.ABC):
             setattr(self, k, v)
         for k, v in arrays.items():
             setattr(self, k, v)
+
+
+def fingerprint(kb: KnowledgeBase, params: Mapping[str, Any]) -> str:
+    """12 hex digits of a hash of the parameters, the scores, meta-features and configurations."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps(dict(params), sort_keys=True, default=str).encode())
+    for arr in (kb.scores, kb.metafeatures):
+        digest.update(np.ascontiguousarray(np.nan_to_num(arr, nan=-1e300), dtype=float).tobytes())
+    digest.update(json.dumps([str(k) for k in kb.config_keys]).encode())
+    return digest.hexdigest()[:12]
 
 
 def _json_default(value: Any) -> Any:

@@ -19,8 +19,6 @@ How it works, in three parts:
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import math
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -29,7 +27,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from learners.recommenders.base import KnowledgeBase, Recommender, is_library_default
+from learners.recommenders.base import (
+    KnowledgeBase,
+    Recommender,
+    fingerprint,
+    is_library_default,
+)
 
 #: Bump when the network, its inputs or the training objective change.
 ARCHITECTURE_VERSION = 1
@@ -142,12 +145,13 @@ def single_thread() -> Iterator[None]:
 class LearnedRecommender(Recommender):
     """Ours: a meta-trained ensemble ranker with diverse, cost-aware best-of-k selection.
 
-    Parameters: ``n_members`` networks of width ``hidden`` trained ``epochs`` full-batch Adam
-    steps (``lr``, ``weight_decay``, ``dropout``); the loss is ListNet at ``temperature`` plus
-    ``mse_weight`` times squared error. ``n_scenarios`` similar datasets shape the best-of-k
-    selection; ``default_time_factor`` caps the first five picks' predicted time against the
-    five best defaults' when no budget is given (``time_margin`` leaves room for prediction
-    error). ``seed`` makes fitting deterministic.
+    Parameters: ``n_members`` networks of width ``hidden`` trained ``epochs`` AdamW steps
+    (``lr``, ``weight_decay``, ``dropout``) on ``batch_size`` datasets each (all of them when
+    the knowledge base is smaller, so the cost is bounded for any size); the loss is ListNet at
+    ``temperature`` plus ``mse_weight`` times squared error. ``n_scenarios`` similar datasets
+    shape the best-of-k selection. Without a time budget the first five picks' predicted time
+    stays within ``default_time_factor`` times the five best defaults' (times ``time_margin``,
+    room for prediction error). ``seed`` makes fitting deterministic.
     """
 
     name = "learned"
@@ -156,7 +160,7 @@ class LearnedRecommender(Recommender):
         self, n_members: int = 5, hidden: int = 64, epochs: int = 300, lr: float = 3e-3,
         weight_decay: float = 1e-4, dropout: float = 0.1, temperature: float = 0.1,
         mse_weight: float = 1.0, n_scenarios: int = 50, default_time_factor: float = 2.0,
-        time_margin: float = 0.8, seed: int = 0,
+        time_margin: float = 0.8, batch_size: int = 256, seed: int = 0,
     ) -> None:
         self.n_members = n_members
         self.hidden = hidden
@@ -169,6 +173,7 @@ class LearnedRecommender(Recommender):
         self.n_scenarios = n_scenarios
         self.default_time_factor = default_time_factor
         self.time_margin = time_margin
+        self.batch_size = batch_size
         self.seed = seed
 
     # -- fitting --
@@ -188,7 +193,7 @@ class LearnedRecommender(Recommender):
             for m in range(self.n_members):
                 torch.manual_seed(self.seed * 1000 + m)
                 boot = rng.integers(0, kb.n_datasets, kb.n_datasets)
-                net = self._train(z[boot], self.norm_[boot])
+                net = self._train(z[boot], self.norm_[boot], rng)
                 self.members_.append(net)
                 out = np.setdiff1d(np.arange(kb.n_datasets), boot)
                 oob_sum[out] += self._predict(net, z[out])
@@ -209,7 +214,7 @@ class LearnedRecommender(Recommender):
     def _new_net(self) -> PairScorer:
         return PairScorer(len(self.mf_mean_), self.cfg_.shape[1], self.hidden, self.dropout)
 
-    def _train(self, z: np.ndarray, norm: np.ndarray) -> PairScorer:
+    def _train(self, z: np.ndarray, norm: np.ndarray, rng: np.random.Generator) -> PairScorer:
         net = self._new_net()
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         mf = torch.as_tensor(z, dtype=torch.float32)
@@ -217,11 +222,14 @@ class LearnedRecommender(Recommender):
         prior = torch.as_tensor(self.prior_, dtype=torch.float32)
         target = torch.as_tensor(norm, dtype=torch.float32)
         net.train()
+        n = len(z)
         for _ in range(self.epochs):
+            rows = torch.as_tensor(rng.choice(n, self.batch_size, replace=False)) if (
+                n > self.batch_size) else slice(None)
             opt.zero_grad()
-            pred = net(mf, cfg, prior)
-            loss = listnet_loss(pred, target, self.temperature)
-            loss = loss + self.mse_weight * ((pred - target) ** 2).mean()
+            pred = net(mf[rows], cfg, prior)
+            loss = listnet_loss(pred, target[rows], self.temperature)
+            loss = loss + self.mse_weight * ((pred - target[rows]) ** 2).mean()
             loss.backward()
             opt.step()
         net.eval()
@@ -235,11 +243,7 @@ class LearnedRecommender(Recommender):
         return out.numpy().astype(float)
 
     def _version(self, kb: KnowledgeBase) -> str:
-        digest = hashlib.sha256(json.dumps(self.get_params(), sort_keys=True).encode())
-        for arr in (kb.scores, kb.metafeatures):
-            digest.update(np.ascontiguousarray(np.nan_to_num(arr, nan=-1e300)).tobytes())
-        digest.update(json.dumps([str(k) for k in kb.config_keys]).encode())
-        return f"learned-a{ARCHITECTURE_VERSION}-{digest.hexdigest()[:12]}"
+        return f"learned-a{ARCHITECTURE_VERSION}-{fingerprint(kb, self.get_params())}"
 
     # -- predicting --
 
@@ -340,6 +344,7 @@ def greedy_best_of_k(
         if not feasible.any():
             break
         gain = weights @ np.maximum(scenarios, best[:, None])
+        gain = gain + 1e-6 * (weights @ scenarios)  # ties (nothing left to gain) go to the best mean
         gain[~feasible] = -np.inf
         j = int(np.argmax(gain))
         picks.append(j)
