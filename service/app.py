@@ -11,11 +11,12 @@ from metastore import schema
 from metastore.sql import SqlMetaStore
 from metastore.store import MetaStore
 from service import errors
-from service.api import catalog, datasets, evaluations, health, jobs
+from service.api import catalog, datasets, evaluations, health, jobs, recommendations
 from service.config import Settings, is_loopback
 from service.deps import reject_unknown_query
 from service.jobs.worker import attach_embedded_worker
 from service.limits import BodySizeLimit
+from service.usecases.recommend import RecommenderRegistry
 from service.schemas import COMMON_ERRORS, Problem
 
 log = logging.getLogger("warmstart")
@@ -84,10 +85,11 @@ def create_app(settings: Settings | None = None, store: MetaStore | None = None)
     app.state.settings = settings
     app.state.store = store
     app.state.anonymous = anonymous
+    app.state.recommenders = RecommenderRegistry(store)
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.include_router(health.router)  # probes stay lenient: load balancers add what they like
-    for module in (datasets, evaluations, catalog, jobs):
+    for module in (datasets, evaluations, catalog, jobs, recommendations):
         app.include_router(
             module.router, responses=COMMON_ERRORS, dependencies=[Depends(reject_unknown_query)]
         )

@@ -247,3 +247,56 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
 class Health(BaseModel):
     status: str
     detail: str | None = None
+
+
+class RecommendationRequest(Strict):
+    dataset_id: int = Field(ge=1, le=2**31 - 1, description="A stored dataset (upload it first).")
+    k: int = Field(default=5, ge=1, le=100)
+    method: Literal["learned", "defaults", "portfolio", "knn", "flaml_style"] = "learned"
+    metric: str | None = Field(default=None, max_length=32, description="Default: balanced_accuracy or r2.")
+    families: list[str] | None = Field(default=None, max_length=20)
+    time_budget_s: float | None = Field(default=None, gt=0, le=1e7, description="Total fit seconds allowed.")
+
+
+class SimilarDataset(BaseModel):
+    dataset_id: int
+    name: str
+    similarity: float
+    normalised_score: float = Field(description="How this pick did there (1 = best of the pool).")
+
+
+class Explanation(BaseModel):
+    similar_datasets: list[SimilarDataset]
+
+
+class RecommendationOut(BaseModel):
+    rank: int
+    configuration_id: int
+    family: str
+    hyperparameters: dict[str, Any]
+    expected_score: float = Field(description="Expected normalised score, 1 = best of the pool.")
+    uncertainty: float
+    predicted_fit_time: float = Field(description="Seconds per fit on this dataset's size.")
+    explanation: Explanation
+
+
+class RecommendationsOut(BaseModel):
+    dataset_id: int
+    task_type: TaskTypeStr
+    method: str
+    model_version: str
+    metric: str
+    k: int
+    time_budget_s: float | None
+    recommendations: list[RecommendationOut]
+
+
+class LearnerModelOut(BaseModel):
+    id: int
+    method: str
+    task_type: TaskTypeStr
+    metric: str
+    version: str
+    kb_fingerprint: str
+    metrics: dict[str, Any]
+    created_at: datetime

@@ -69,7 +69,12 @@ class WarmstartClient:
         for attempt in range(self.retries + 1):
             try:
                 response = self._http.request(method, path, **kwargs)
-            except (httpx.ConnectError, httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.WriteError) as exc:
+            except (
+                httpx.ConnectError,
+                httpx.ReadTimeout,
+                httpx.RemoteProtocolError,
+                httpx.WriteError,
+            ) as exc:
                 last = exc
                 wait = self.backoff * 2**attempt
             else:
@@ -151,6 +156,26 @@ class WarmstartClient:
 
     def get_configuration(self, configuration_id: int) -> dict[str, Any]:
         return self._json("GET", f"/v1/configurations/{configuration_id}")
+
+    # -- recommendations ---------------------------------------------------------------------------
+    def recommend(
+        self,
+        dataset_id: int,
+        k: int = 5,
+        method: str = "learned",
+        metric: str | None = None,
+        families: Sequence[str] | None = None,
+        time_budget_s: float | None = None,
+    ) -> dict[str, Any]:
+        """The configurations to train first on a stored dataset, with expected scores and reasons."""
+        body: dict[str, Any] = {"dataset_id": dataset_id, "k": k, "method": method}
+        for key, value in (("metric", metric), ("families", families), ("time_budget_s", time_budget_s)):
+            if value is not None:
+                body[key] = list(value) if key == "families" else value
+        return self._json("POST", "/v1/recommendations", json=body)
+
+    def learner_models(self) -> list[dict[str, Any]]:
+        return self._json("GET", "/v1/learner-models")
 
 
 def _error(response: httpx.Response) -> ApiError:
