@@ -6,7 +6,7 @@ import ctypes
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import cache, partial
 from typing import Any, Literal
 
@@ -73,6 +73,17 @@ class Protocol:
         out["seeds"] = list(self.seeds)
         out["id"] = self.id
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Protocol:
+        """Inverse of ``to_dict`` (``id`` is derived, so ignored); unknown keys raise."""
+        values = {k: v for k, v in data.items() if k != "id"}
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown protocol settings {sorted(unknown)}; see Protocol's fields")
+        if "seeds" in values:
+            values["seeds"] = tuple(values["seeds"])
+        return cls(**values)
 
 
 #: The protocol of the shipped knowledge base; docs/knowledge-base.md gives the measurements

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -185,6 +186,13 @@ def test_regression_metrics_known_values():
     assert m["mae"] == pytest.approx(2 / 3)
     assert m["rmse"] == pytest.approx(np.sqrt(4 / 3))
     assert m["r2"] == pytest.approx(1 - 4 / 2)
+
+
+def test_protocol_round_trips_through_json():
+    p = Protocol(name="x", version=3, kind="kfold", seeds=(1, 2))
+    assert Protocol.from_dict(json.loads(json.dumps(p.to_dict()))) == p
+    with pytest.raises(ValueError, match="folds"):
+        Protocol.from_dict({"folds": 3})
 
 
 def test_default_protocol_is_the_knowledge_base_protocol():
