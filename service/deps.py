@@ -37,6 +37,10 @@ def reject_unknown_query(request: Request) -> None:
         raise InvalidRequest(
             f"Unknown query parameter(s) {unknown}; this endpoint takes {sorted(known) or 'none'}."
         )
+    # Every query parameter of the API is a single value; a repeated one is ambiguous.
+    repeated = sorted({k for k in request.query_params if len(request.query_params.getlist(k)) > 1})
+    if repeated:
+        raise InvalidRequest(f"Query parameter(s) {repeated} given more than once; give each once.")
 
 
 def _query_names(dependant) -> set[str]:  # type: ignore[no-untyped-def]
