@@ -381,11 +381,14 @@ class SqlMetaStore(MetaStore):
         )
 
     def knowledge_fingerprint(self, protocol: str) -> str:
-        e, mf = m.Evaluation, m.DatasetMetaFeatures
+        # Cheap on a large store: primary-key maxima and a count of datasets, no scan of
+        # evaluations. Any new result moves max(id); a deletion moves the dataset count.
+        e, mf, d = m.Evaluation, m.DatasetMetaFeatures, m.Dataset
         with self.sessions.scope() as s:
-            n, top = s.execute(select(func.count(e.id), func.max(e.id)).where(e.protocol == protocol)).one()
-            n_mf, last_mf = s.execute(select(func.count(mf.dataset_id), func.max(mf.computed_at))).one()
-        return _sha256(f"{protocol}:{n}:{top}:{n_mf}:{last_mf}")[:16]
+            top = s.scalar(select(func.max(e.id)))
+            n_datasets = s.scalar(select(func.count(d.id)))
+            last_mf = s.scalar(select(func.max(mf.computed_at)))
+        return _sha256(f"{protocol}:{top}:{n_datasets}:{last_mf}")[:16]
 
     # -- fitted recommenders --------------------------------------------------------------------
     def save_learner_model(

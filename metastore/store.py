@@ -133,7 +133,10 @@ class MetaStore(abc.ABC):
 
     @abc.abstractmethod
     def knowledge_fingerprint(self, protocol: str) -> str:
-        """Changes whenever evaluations under `protocol` or meta-feature vectors change (cheap)."""
+        """Changes whenever evaluations, datasets or meta-feature vectors change (cheap: no scan).
+
+        It may also change for a write that does not touch `protocol`; callers only refit then.
+        """
 
     # -- fitted recommenders ------------------------------------------------------------------
     @abc.abstractmethod

@@ -204,10 +204,15 @@ class TestStoreContract:
         _, configs = space_and_configs(store)
         before = store.knowledge_fingerprint("kb-v1")
         assert store.knowledge_fingerprint("kb-v1") == before
-        store.add_evaluations([NewEvaluation(ds.id, configs[0].id, "other", {"r2": 1.0})])
-        assert store.knowledge_fingerprint("kb-v1") == before
         store.add_evaluations([NewEvaluation(ds.id, configs[0].id, "kb-v1", {"r2": 1.0})])
-        assert store.knowledge_fingerprint("kb-v1") != before
+        after_result = store.knowledge_fingerprint("kb-v1")
+        assert after_result != before
+        store.set_metafeatures(ds.id, MetaFeatureVector("2", {"f": 1.0}))
+        assert store.knowledge_fingerprint("kb-v1") != after_result
+        other, _ = store.add_dataset(new_dataset(7))
+        with_other = store.knowledge_fingerprint("kb-v1")
+        store.delete_dataset(other.id)
+        assert store.knowledge_fingerprint("kb-v1") != with_other
 
     def test_check_passes_on_migrated_store(self, store: SqlMetaStore) -> None:
         store.check()
