@@ -131,7 +131,7 @@ def summarise(
         "iterations": learner.iteration_,
         "iterations_this_run": ran,
         "meta_iterations_per_s": ran / s if ran else None,
-        "compile": args.compile,
+        "compile": args.compile and args.algorithm != "reptile",  # Reptile has no meta-graph
         "eval_tasks": test.n_tasks,
         "eval_query_points": int(test.query_x.shape[1]),
         "best_validation_mse": learner.best_val_loss_,
