@@ -15,9 +15,9 @@ from service.api import catalog, datasets, evaluations, health, jobs, recommenda
 from service.config import Settings, is_loopback
 from service.deps import reject_unknown_query
 from service.jobs.worker import attach_embedded_worker
-from service.limits import BodySizeLimit
-from service.usecases.recommend import RecommenderRegistry
+from service.limits import BodySizeLimit, ServerTiming
 from service.schemas import COMMON_ERRORS, Problem
+from service.usecases.recommend import RecommenderRegistry
 
 log = logging.getLogger("warmstart")
 
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, store: MetaStore | None = None)
     app.state.recommenders = RecommenderRegistry(store)
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(ServerTiming)
     app.include_router(health.router)  # probes stay lenient: load balancers add what they like
     for module in (datasets, evaluations, catalog, jobs, recommendations):
         app.include_router(

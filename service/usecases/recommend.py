@@ -41,7 +41,7 @@ class Fitted:
     version: str
     fingerprint: str
     datasets: dict[str, DatasetRecord]  # by content hash (the knowledge base's dataset keys)
-    configurations: dict[str, int]  # config hash -> stored configuration id
+    configurations: dict[str, int]  # configuration key -> stored configuration id
 
 
 def metrics_for(task_type: str) -> tuple[str, ...]:
@@ -66,7 +66,7 @@ def knowledge_base(
                 "origin_group": d.origin_group or d.name,
                 "task_type": task_type,
                 "family": c.family,
-                "config_name": c.config_hash,
+                "config_name": config_key(c),
                 "config": c.values,
                 "status": e.status,
                 f"metric_{metric}": e.metrics.get(metric, float("nan")),
@@ -82,7 +82,13 @@ def knowledge_base(
         )
     frame = pd.DataFrame(rows)
     kb = from_records(frame, {h: v.values for h, (_, v) in vectors.items()}, task_type, metric)
-    return kb, {h: r for h, (r, _) in vectors.items()}, {c.config_hash: c.id for c in configs.values()}
+    return kb, {h: r for h, (r, _) in vectors.items()}, {config_key(c): c.id for c in configs.values()}
+
+
+def config_key(c) -> str:  # type: ignore[no-untyped-def]
+    """Stable across metastores; the family is part of it because two families' spaces can hold
+    the same values (random forest and extra trees share their hyperparameters)."""
+    return f"{c.family}/{c.config_hash}"
 
 
 class RecommenderRegistry:

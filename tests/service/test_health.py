@@ -49,3 +49,10 @@ def test_database_outage_is_503_with_retry_after(tmp_path, postgres_url: str) ->
         with admin.connect() as conn:
             conn.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true'))
         admin.dispose()
+
+
+def test_every_response_says_how_long_the_server_took(client: TestClient) -> None:
+    r = client.get("/v1/datasets")
+    name, _, value = r.headers["server-timing"].partition(";dur=")
+    assert name == "app" and float(value) >= 0
+    assert "server-timing" in client.get("/v1/nothing-here").headers
