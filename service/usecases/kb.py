@@ -213,7 +213,7 @@ def _register_missing(store, client, catalog, report, progress):  # type: ignore
     stored = kb_datasets(store)
     missing = [ref for ref, *_ in catalog if (ref.source, ref.name) not in stored]
     futures = {client.submit(describe_ref, ref, pure=False): ref for ref in missing}
-    for i, (future, new) in enumerate(as_completed(futures, with_results=True), 1):
+    for i, (_, new) in enumerate(as_completed(futures, with_results=True), 1):
         record, _ = store.add_dataset(new)
         stored[(record.source, record.name)] = record
         report.datasets_registered += 1

@@ -1,4 +1,4 @@
-"""Recommendations: the knowledge base from the metastore, fitted recommenders (cached, versioned), answers."""
+"""Recommendations: the knowledge base from the metastore, fitted recommenders (cached, versioned)."""
 
 from __future__ import annotations
 
@@ -108,9 +108,12 @@ class RecommenderRegistry:
         key = (method, task_type, metric)
         fingerprint = self.store.knowledge_fingerprint(PROTOCOL)
         cached = self._cache.get(key)
-        if cached is not None and (cached.fingerprint == fingerprint or method == "learned"):
-            if method != "learned" or not self._newer_stored(cached, key):
-                return cached
+        # Cheap methods follow the knowledge; `learned` follows the stored models.
+        fresh = cached is not None and (
+            cached.fingerprint == fingerprint if method != "learned" else not self._newer_stored(cached, key)
+        )
+        if fresh:
+            return cached  # type: ignore[return-value]
         with self._lock:
             fitted = self._load_or_fit(method, task_type, metric, fingerprint)
             self._cache[key] = fitted

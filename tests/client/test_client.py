@@ -30,9 +30,8 @@ def test_round_trip_with_a_dataframe(live_server, sqlite_store: SqlMetaStore) ->
 
 
 def test_errors_carry_problem_details(live_server) -> None:
-    with WarmstartClient(live_server.url, retries=0) as client:
-        with pytest.raises(ApiError) as exc:
-            client.get_dataset(424242)
+    with WarmstartClient(live_server.url, retries=0) as client, pytest.raises(ApiError) as exc:
+        client.get_dataset(424242)
     assert exc.value.status == 404 and "424242" in exc.value.detail
     assert exc.value.body["title"] == "Dataset not found"
 

@@ -11,8 +11,8 @@ from metastore import schema
 from metastore.records import MetaFeatureVector, NewDataset, NewEvaluation
 from metastore.session import make_engine
 from metastore.sql import SqlMetaStore
-from service.usecases.kb import register_pools
 from service.app import create_app
+from service.usecases.kb import register_pools
 from service.usecases.recommend import PROTOCOL
 from tests.service.conftest import make_settings
 
@@ -73,7 +73,7 @@ def kb(kb_store: SqlMetaStore) -> list[int]:
         )
         ids.append(record.id)
         evals = []
-        for (task, family, name), cid in pools.ids.items():
+        for (_, family, name), cid in pools.ids.items():
             bonus = 0.3 if (family == "knn") == (i >= 4) else 0.0
             score = 0.5 + bonus + (hash(name) % 100) / 1000
             evals.append(
