@@ -88,3 +88,10 @@ def sqlite_store(sqlite_url: str) -> Iterator[SqlMetaStore]:
     schema.upgrade(engine)
     yield SqlMetaStore(engine)
     engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _no_bundled_kb_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests start from empty metastores (also in the CLI processes they spawn) unless a test
+    loads the bundled knowledge base on purpose."""
+    monkeypatch.setenv("WARMSTART_LOAD_BUNDLED_KB", "false")

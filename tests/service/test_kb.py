@@ -83,3 +83,17 @@ def test_empty_metastore_loads_the_bundled_kb_on_first_start(
     store = open_store(settings)
     assert store.stats().evaluations == 33
     assert open_store(settings).stats().evaluations == 33  # not loaded twice
+
+
+def test_the_bundled_file_is_a_readable_knowledge_base(sqlite_url: str) -> None:
+    from metastore.kb import BUNDLED_KB
+
+    if not BUNDLED_KB.exists():
+        pytest.skip("no bundled knowledge base committed yet")
+    kb = read_kb(BUNDLED_KB)
+    assert kb.stats["datasets"] > 0 and kb.stats["evaluations"] == kb.evaluations.num_rows
+    assert BUNDLED_KB.stat().st_size < 20 * 1024 * 1024
+    store = _fresh(sqlite_url)
+    loaded = load_kb(store, BUNDLED_KB)
+    assert loaded["datasets_added"] == kb.stats["datasets"]
+    assert store.stats().evaluations == kb.stats["evaluations"]
