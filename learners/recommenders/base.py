@@ -270,7 +270,8 @@ def size_features(n_rows: np.ndarray, n_features: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(r), r, f, r * f], axis=-1)
 
 
-def fit_time_model(kb: KnowledgeBase, ridge: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def fit_time_model(kb: KnowledgeBase, ridge: float = 1.0,
+                   max_cells: int = 30_000) -> tuple[np.ndarray, np.ndarray]:
     """Per-configuration offsets and per-family size slopes of log fit time (ridge least squares).
 
     log(seconds) = offset[config] + size_features(rows, features) @ slope[family] (seconds
@@ -281,6 +282,9 @@ def fit_time_model(kb: KnowledgeBase, ridge: float = 1.0) -> tuple[np.ndarray, n
     fam_idx = np.array([fams.index(f) for f in kb.families])
     X = size_features(kb.n_rows, kb.n_features)
     rows, cols = np.nonzero(np.isfinite(kb.fit_times))
+    if len(rows) > max_cells:  # a seeded sample keeps the dense design small for large KBs
+        keep = np.sort(np.random.default_rng(0).choice(len(rows), max_cells, replace=False))
+        rows, cols = rows[keep], cols[keep]
     y = np.log(np.maximum(kb.fit_times[rows, cols], MIN_SECONDS))
     m, q, nf = kb.n_configs, X.shape[1], len(fams)
     design = np.zeros((len(rows), m + nf * q))
@@ -346,6 +350,7 @@ class Recommender(abc.ABC):
                              "configurations; fit needs at least one of each")
         self.kb_ = kb
         self.norm_ = kb.normalised(fill=0.0)
+        self._scaled_cache = None
         self._fit_shared(kb)
         self._fit(kb)
         return self
@@ -424,9 +429,15 @@ class Recommender(abc.ABC):
         span = np.where(self.mf_max_ > self.mf_min_, self.mf_max_ - self.mf_min_, 1.0)
         return np.clip((matrix - self.mf_min_) / span, -1.0, 2.0)
 
+    def _scaled_kb(self) -> np.ndarray:
+        # derived from fitted state, so computed once per process rather than saved
+        if getattr(self, "_scaled_cache", None) is None:
+            self._scaled_cache = self.scaled(self.kb_.metafeatures)
+        return self._scaled_cache
+
     def similarity(self, x: np.ndarray) -> np.ndarray:
         """1 - mean absolute difference of min-max scaled meta-features to every KB dataset."""
-        a, b = self.scaled(self.kb_.metafeatures), self.scaled(x[None, :])
+        a, b = self._scaled_kb(), self.scaled(x[None, :])
         diff = np.abs(a - b)
         shared = ~np.isnan(diff)
         with np.errstate(all="ignore"):

@@ -35,7 +35,7 @@ class KnnRecommender(Recommender):
 
     def neighbours(self, x: np.ndarray) -> np.ndarray:
         """KB dataset indices by L1 distance on min-max scaled meta-features, nearest first."""
-        dist = l1_distances(self.scaled(self.kb_.metafeatures), self.scaled(x[None, :])[0])
+        dist = l1_distances(self._scaled_kb(), self.scaled(x[None, :])[0])
         return np.argsort(dist, kind="stable")
 
     def _rank(self, x: np.ndarray, allowed: np.ndarray, k: int, times: np.ndarray,

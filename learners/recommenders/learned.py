@@ -258,17 +258,20 @@ class LearnedRecommender(Recommender):
         with single_thread():
             return np.stack([self._predict(net, z)[0] for net in self.members_])
 
-    def _scenarios(self, x: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(scenarios, configs) plausible normalised scores and their weights."""
+    def _scenarios(self, x: np.ndarray, members: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(scenarios, configs) plausible normalised scores, their weights, and per
+        configuration the mean squared residual of the similar datasets."""
         z = MetaFeatureScaler(self.mf_mean_, self.mf_std_).transform(x[None, :])[0]
         dist = np.abs(self.z_ - z).mean(axis=1)
-        near = np.argsort(dist, kind="stable")[: self.n_scenarios]
+        n = min(self.n_scenarios, len(dist))
+        near = np.argpartition(dist, n - 1)[:n] if n < len(dist) else np.arange(len(dist))
         scale = float(np.median(dist[near])) or 1.0
         w = np.exp(-dist[near] / scale)
-        res = self.residuals_[near]
+        res = self.residuals_[near].astype(float)
         scen = (members[:, None, :] + res[None, :, :]).reshape(-1, members.shape[1])
         weights = np.tile(w, len(members))
-        return np.clip(scen, 0.0, 1.0), weights / weights.sum()
+        return np.clip(scen, 0.0, 1.0), weights / weights.sum(), (res ** 2).mean(axis=0)
 
     def _caps(self, k: int, times: np.ndarray, allowed: np.ndarray,
               budget: float | None) -> np.ndarray:
@@ -285,18 +288,12 @@ class LearnedRecommender(Recommender):
     def _rank(self, x: np.ndarray, allowed: np.ndarray, k: int, times: np.ndarray,
               budget: float | None) -> list[tuple[int, float, float]]:
         members = self._member_scores(x)
-        scen, w = self._scenarios(x, members)
+        scen, w, near_res = self._scenarios(x, members)
         caps = self._caps(k, times, allowed, budget)
         picks = greedy_best_of_k(scen, w, k, allowed, times, caps)
         mean, spread = members.mean(axis=0), members.std(axis=0)
-        near_res = self._scenario_residual_var(x)
         return [(j, float(mean[j]), float(math.sqrt(spread[j] ** 2 + near_res[j])))
                 for j in picks]
-
-    def _scenario_residual_var(self, x: np.ndarray) -> np.ndarray:
-        z = MetaFeatureScaler(self.mf_mean_, self.mf_std_).transform(x[None, :])[0]
-        near = np.argsort(np.abs(self.z_ - z).mean(axis=1), kind="stable")[: self.n_scenarios]
-        return (self.residuals_[near].astype(float) ** 2).mean(axis=0)
 
     # -- persistence --
 
