@@ -214,3 +214,55 @@ class LearnerModel(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary, doc="Zip of its saved files (JSON + safetensors).")
     metrics: Mapped[dict[str, Any]] = mapped_column(doc="Fit facts: datasets, configurations, seconds.")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Family(Base):
+    """A family of related supervised tasks sharing one input schema and one meta-learning set-up."""
+
+    __tablename__ = "families"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    task_type: Mapped[str] = mapped_column(String(16), doc="regression or classification.")
+    features: Mapped[list[Any]] = mapped_column(doc="The feature column names, in model input order.")
+    target: Mapped[str] = mapped_column(String(255), doc="The target column name.")
+    algorithm: Mapped[str] = mapped_column(String(16), doc="maml, fomaml, reptile, metasgd, anil, protonet.")
+    settings: Mapped[dict[str, Any]] = mapped_column(doc="Network sizes and meta-learning hyper-parameters.")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FamilyTask(Base):
+    """One prior task of a family: its rows (features then target) as an .npy float64 matrix."""
+
+    __tablename__ = "family_tasks"
+    __table_args__ = (
+        UniqueConstraint("family_id", "content_hash", name="uq_family_tasks_content"),
+        Index("ix_family_tasks_family_id", "family_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("families.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    n_rows: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64), doc="SHA-256 of the rows; a task is stored once.")
+    payload: Mapped[bytes] = mapped_column(LargeBinary, doc="numpy .npy bytes (no pickle).")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FamilyModel(Base):
+    """A network of a family: a meta-trained initialisation, a pooled baseline, or an adapted model."""
+
+    __tablename__ = "family_models"
+    __table_args__ = (UniqueConstraint("family_id", "kind", "version", name="uq_family_models_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("families.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), doc="init, pooled or adapted.")
+    version: Mapped[int] = mapped_column(Integer, doc="1, 2, ... per family and kind.")
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("family_models.id"), doc="The initialisation an adapted model started from."
+    )
+    support_hash: Mapped[str | None] = mapped_column(String(64), doc="SHA-256 of the support set.")
+    file: Mapped[str] = mapped_column(String(64), unique=True, doc="Server-chosen safetensors file name.")
+    metrics: Mapped[dict[str, Any]] = mapped_column(doc="Training facts and scores.")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -21,6 +21,9 @@ TABLES = {
     "evaluations",
     "api_keys",
     "learner_models",
+    "families",
+    "family_tasks",
+    "family_models",
 }
 
 
