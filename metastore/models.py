@@ -77,7 +77,7 @@ class DatasetMetaFeatures(Base):
     times: Mapped[dict[str, Any]] = mapped_column(doc="Name -> seconds spent computing it.")
     failures: Mapped[dict[str, Any]] = mapped_column(doc="Name -> why it could not be computed.")
     sample_size: Mapped[int | None] = mapped_column(Integer, doc="Rows the sampled groups used.")
-    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
 class SearchSpace(Base):

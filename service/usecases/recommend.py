@@ -99,14 +99,25 @@ class RecommenderRegistry:
     base's fingerprint changes. Thread-safe.
     """
 
+    #: Seconds a knowledge fingerprint is trusted before it is read again: recommendations may
+    #: lag a new result by this much, and a busy server reads it once per window, not per request.
+    FINGERPRINT_TTL_S = 1.0
+
     def __init__(self, store: MetaStore) -> None:
         self.store = store
         self._cache: dict[tuple[str, str, str], Fitted] = {}
         self._lock = threading.Lock()
+        self._fingerprint: tuple[float, str] | None = None
+
+    def fingerprint(self) -> str:
+        now = time.monotonic()
+        if self._fingerprint is None or now - self._fingerprint[0] > self.FINGERPRINT_TTL_S:
+            self._fingerprint = (now, self.store.knowledge_fingerprint(PROTOCOL))
+        return self._fingerprint[1]
 
     def get(self, method: str, task_type: TaskType, metric: str) -> Fitted:
         key = (method, task_type, metric)
-        fingerprint = self.store.knowledge_fingerprint(PROTOCOL)
+        fingerprint = self.fingerprint()
         cached = self._cache.get(key)
         # Cheap methods follow the knowledge; `learned` follows the stored models.
         fresh = cached is not None and (
