@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -258,13 +258,13 @@ class SqlFamilyStore(FamilyStore):
 
 
 def _family(r: m.Family) -> FamilyRecord:
-    return FamilyRecord(
-        r.id, r.name, r.task_type, tuple(r.features), r.target, r.algorithm, dict(r.settings), r.created_at
-    )
+    features = tuple(r.features)
+    created = _aware(r.created_at)
+    return FamilyRecord(r.id, r.name, r.task_type, features, r.target, r.algorithm, dict(r.settings), created)
 
 
 def _task(r: m.FamilyTask) -> FamilyTaskRecord:
-    return FamilyTaskRecord(r.id, r.family_id, r.name, r.n_rows, r.content_hash, r.created_at)
+    return FamilyTaskRecord(r.id, r.family_id, r.name, r.n_rows, r.content_hash, _aware(r.created_at))
 
 
 def _model(r: m.FamilyModel) -> FamilyModelRecord:
@@ -277,5 +277,10 @@ def _model(r: m.FamilyModel) -> FamilyModelRecord:
         r.support_hash,
         r.file,
         dict(r.metrics),
-        r.created_at,
+        _aware(r.created_at),
     )
+
+
+def _aware(ts: datetime) -> datetime:
+    """SQLite drops the time zone; every stored time is UTC."""
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -12,8 +13,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from safetensors import safe_open
 
+from metastore import schema
 from metastore.sql import SqlMetaStore
+from service.app import create_app
 from service.jobs.worker import Worker, jobs_for
+from tests.service.conftest import make_settings
 from tests.service.jobs_support import FAST
 
 FEATURES = ["x"]
@@ -53,10 +57,23 @@ def run_jobs(app: FastAPI, store: SqlMetaStore) -> None:
     Worker(jobs_for(store), store, app.state.settings, FAST).run(exit_when_idle=True)
 
 
-@pytest.fixture
-def trained(client: TestClient, app: FastAPI, sqlite_store: SqlMetaStore) -> dict:
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """One app for the module: meta-training is the slow part, so it runs once."""
+    tmp = tmp_path_factory.mktemp("families")
+    store = SqlMetaStore.from_url(f"sqlite+pysqlite:///{tmp / 'm.sqlite'}")
+    schema.upgrade(store.engine)
+    settings = make_settings(tmp, str(store.engine.url))
+    app = create_app(settings, store)
+    yield {"app": app, "store": store, "client": TestClient(app)}
+    store.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def trained(env: dict) -> dict:
     """A sinusoid family meta-trained briefly on 40 prior tasks (uploaded as one CSV split by unit)."""
-    family = declare(client)
+    client = env["client"]
+    family = declare(client, name="trained-sines")
     csv = sinusoid_rows(40, 30, seed=1).to_csv(index=False).encode()
     r = client.post(
         f"/v1/families/{family['id']}/tasks",
@@ -78,19 +95,18 @@ def trained(client: TestClient, app: FastAPI, sqlite_store: SqlMetaStore) -> dic
     )
     assert r.status_code == 202, r.text
     job_id = r.json()["id"]
-    run_jobs(app, sqlite_store)
+    run_jobs(env["app"], env["store"])
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["state"] == "succeeded", job["error"]
-    return {"family": family, "job": job}
+    return {"family": family, "job": job, "client": client}
 
 
-def test_meta_train_stores_a_versioned_initialisation_and_a_pooled_baseline(
-    client: TestClient, trained
-) -> None:
+def test_meta_train_stores_a_versioned_initialisation_and_a_pooled_baseline(trained) -> None:
+    client = trained["client"]
     family_id = trained["family"]["id"]
     result = trained["job"]["result"]
     models = client.get(f"/v1/families/{family_id}/models").json()
-    assert {m["kind"] for m in models} == {"init", "pooled"}
+    assert sorted(m["kind"] for m in models if m["kind"] != "adapted") == ["init", "pooled"]
     init = client.get(f"/v1/models/{result['init_model_id']}").json()
     assert init["version"] == 1 and init["family_id"] == family_id
     history = init["metrics"]["history"]
@@ -98,7 +114,8 @@ def test_meta_train_stores_a_versioned_initialisation_and_a_pooled_baseline(
     assert init["metrics"]["best_val_loss"] == min(h[1] for h in history)
 
 
-def test_adapt_beats_scratch_and_returns_a_model_that_predicts(client: TestClient, trained) -> None:
+def test_adapt_beats_scratch_and_returns_a_model_that_predicts(trained) -> None:
+    client = trained["client"]
     family_id = trained["family"]["id"]
     task = sinusoid_rows(1, 60, seed=99).drop(columns=["unit"])
     support, query = records(task.iloc[:10]), records(task.iloc[10:])
@@ -118,7 +135,8 @@ def test_adapt_beats_scratch_and_returns_a_model_that_predicts(client: TestClien
     assert mse == pytest.approx(out["metrics"]["query_mse"], rel=1e-4)
 
 
-def test_weights_are_safetensors(client: TestClient, trained, tmp_path) -> None:
+def test_weights_are_safetensors(trained, tmp_path) -> None:
+    client = trained["client"]
     model_id = trained["job"]["result"]["pooled_model_id"]
     r = client.get(f"/v1/models/{model_id}/weights")
     assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.safetensors"
@@ -129,7 +147,8 @@ def test_weights_are_safetensors(client: TestClient, trained, tmp_path) -> None:
         assert tuple(f.get_tensor("net.0.weight").shape) == (32, 1)
 
 
-def test_bad_support_sets_are_clear_4xx(client: TestClient, trained) -> None:
+def test_bad_support_sets_are_clear_4xx(trained) -> None:
+    client = trained["client"]
     family_id = trained["family"]["id"]
     wrong = client.post(f"/v1/families/{family_id}/adapt", json={"support": [{"x": 1.0, "z": 2.0}] * 5})
     assert wrong.status_code == 422
@@ -181,3 +200,18 @@ def test_unknown_family_and_model_are_404(client: TestClient) -> None:
     assert client.get("/v1/families/12345").status_code == 404
     assert client.get("/v1/models/12345").status_code == 404
     assert client.post("/v1/models/12345/predict", json={"rows": [{"x": 1}]}).status_code == 404
+
+
+def test_long_adaptations_become_jobs(trained, env: dict) -> None:
+    client = trained["client"]
+    family_id = trained["family"]["id"]
+    rows = records(sinusoid_rows(1, 8, seed=5).drop(columns=["unit"]))
+    r = client.post(f"/v1/families/{family_id}/adapt", json={"support": rows, "steps": 300})
+    assert r.status_code == 202, r.text
+    job = r.json()["job"]
+    assert job["kind"] == "family_adapt" and r.headers["Location"] == f"/v1/jobs/{job['id']}"
+    run_jobs(env["app"], env["store"])
+    done = client.get(f"/v1/jobs/{job['id']}").json()
+    assert done["state"] == "succeeded", done["error"]
+    model = client.get(f"/v1/models/{done['result']['model_id']}").json()
+    assert model["metrics"]["steps"] == 300 and model["parent_id"] == done["result"]["init_model_id"]
