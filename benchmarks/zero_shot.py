@@ -467,6 +467,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--unseen", type=int, default=0, help="datasets outside the KB to train on")
     p.add_argument("--unseen-max-rows", type=int, default=5000)
     p.add_argument("--synthetic", type=int, default=0, help="N datasets of a synthetic KB instead")
+    p.add_argument("--learned-params", type=json.loads, default={},
+                   help='JSON of LearnedRecommender parameters, e.g. \'{"anchor_defaults": 0}\'')
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help=f"markdown report (default {DOC})")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -497,7 +499,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             continue
         log(f"{task_type}: {kb.n_datasets} datasets, {len(set(kb.groups))} groups, "
             f"{kb.n_configs} configurations, metric {kb.metric}")
-        out, picks = logo(kb, args.methods, KS, args.max_groups, args.seed, {}, log)
+        params = {"learned": args.learned_params}
+        out, picks = logo(kb, args.methods, KS, args.max_groups, args.seed, params, log)
         if not args.no_flaml and not args.synthetic:
             curves, ratios = flaml_regrets(kb, out.datasets, refs, args.flaml_k, KS, args.cache,
                                            log, picks)
@@ -524,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                   "n_held_out": len(merged.datasets)}
     if args.unseen and not args.synthetic:
         rows = unseen(kbs, args.pmlb, args.unseen, args.seed, args.cache, args.unseen_max_rows,
-                      {}, log)
+                      {"learned": args.learned_params}, log)
         result["unseen"] = {"rows": rows, "summary": unseen_summary(rows)}
     result["seconds"] = round(time.time() - started, 1)
     report(result, tables, args)

@@ -37,6 +37,8 @@ from learners.recommenders.base import (
 #: Bump when the network, its inputs or the training objective change.
 ARCHITECTURE_VERSION = 1
 _CLIP = 4.0
+#: Library defaults are anchored within this many first picks (the user's baseline has five).
+ANCHOR_WINDOW = 5
 
 
 # --- encodings ----------------------------------------------------------------------------------
@@ -151,7 +153,9 @@ class LearnedRecommender(Recommender):
     ``temperature`` plus ``mse_weight`` times squared error. ``n_scenarios`` similar datasets
     shape the best-of-k selection. Without a time budget the first five picks' predicted time
     stays within ``default_time_factor`` times the five best defaults' (times ``time_margin``,
-    room for prediction error). ``seed`` makes fitting deterministic.
+    room for prediction error). The first five picks hold at least ``anchor_defaults`` library
+    defaults (the greedy chooses which): a floor for datasets unlike any in the knowledge base.
+    ``seed`` makes fitting deterministic.
     """
 
     name = "learned"
@@ -160,7 +164,8 @@ class LearnedRecommender(Recommender):
         self, n_members: int = 5, hidden: int = 64, epochs: int = 300, lr: float = 3e-3,
         weight_decay: float = 1e-4, dropout: float = 0.1, temperature: float = 0.1,
         mse_weight: float = 1.0, n_scenarios: int = 50, default_time_factor: float = 2.0,
-        time_margin: float = 0.8, batch_size: int = 256, seed: int = 0,
+        time_margin: float = 0.8, batch_size: int = 256, anchor_defaults: int = 1,
+        seed: int = 0,
     ) -> None:
         self.n_members = n_members
         self.hidden = hidden
@@ -174,6 +179,7 @@ class LearnedRecommender(Recommender):
         self.default_time_factor = default_time_factor
         self.time_margin = time_margin
         self.batch_size = batch_size
+        self.anchor_defaults = anchor_defaults
         self.seed = seed
 
     # -- fitting --
@@ -290,7 +296,9 @@ class LearnedRecommender(Recommender):
         members = self._member_scores(x)
         scen, w, near_res = self._scenarios(x, members)
         caps = self._caps(k, times, allowed, budget)
-        picks = greedy_best_of_k(scen, w, k, allowed, times, caps)
+        anchors = np.zeros(len(allowed), dtype=bool)
+        anchors[self.defaults_] = True
+        picks = greedy_best_of_k(scen, w, k, allowed, times, caps, anchors, self.anchor_defaults)
         mean, spread = members.mean(axis=0), members.std(axis=0)
         return [(j, float(mean[j]), float(math.sqrt(spread[j] ** 2 + near_res[j])))
                 for j in picks]
@@ -325,19 +333,27 @@ class LearnedRecommender(Recommender):
 
 def greedy_best_of_k(
     scenarios: np.ndarray, weights: np.ndarray, k: int, allowed: np.ndarray, times: np.ndarray,
-    caps: np.ndarray,
+    caps: np.ndarray, anchors: np.ndarray | None = None, n_anchors: int = 0,
 ) -> list[int]:
     """Greedy maximisation of the weighted mean over scenarios of the best-so-far score.
 
     Pick i (0-based) must keep the total predicted time within ``caps[i]``; a configuration
-    that would break the cap is skipped for a cheaper one.
+    that would break the cap is skipped for a cheaper one. When ``n_anchors`` > 0 the first
+    five picks hold at least that many of the ``anchors`` mask: the last of those five slots go
+    to them when the greedy has not taken them on its own, so a shorter list is a prefix of a
+    longer one.
     """
     best = np.zeros(scenarios.shape[0])
     mask = allowed.copy()
+    anchors = np.zeros_like(allowed) if anchors is None else anchors & allowed
     picks: list[int] = []
     spent = 0.0
     while len(picks) < k:
         feasible = mask & (spent + times <= caps[len(picks)])
+        missing = n_anchors - int(anchors[picks].sum())
+        free_slots = ANCHOR_WINDOW - len(picks)  # slots left among the first five
+        if 0 < free_slots <= missing and (feasible & anchors).any():
+            feasible &= anchors
         if not feasible.any():
             break
         gain = weights @ np.maximum(scenarios, best[:, None])

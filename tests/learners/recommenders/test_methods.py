@@ -172,3 +172,19 @@ def test_learned_picks_are_diverse_not_the_top_k_means(big_kb):
     picks = [r.config_index for r in rec.recommend(q, k=5, time_budget_s=1e9)]
     assert picks[0] in np.argsort(-mean)[:5]  # the first pick is among the best expected
     assert picks != list(np.argsort(-mean)[:5])  # the rest hedge rather than copy
+
+
+def test_greedy_best_of_k_keeps_a_slot_for_an_anchor_in_the_first_five():
+    from learners.recommenders.learned import greedy_best_of_k
+
+    rng = np.random.default_rng(0)
+    scen = rng.random((30, 12))
+    scen[:, 11] = 0.0  # the anchor never wins a scenario
+    allowed, times, caps = np.ones(12, bool), np.ones(12), np.full(12, np.inf)
+    anchors = np.zeros(12, bool)
+    anchors[11] = True
+    w = np.full(30, 1 / 30)
+    free = greedy_best_of_k(scen, w, 8, allowed, times, caps)
+    held = greedy_best_of_k(scen, w, 8, allowed, times, caps, anchors, 1)
+    assert 11 not in free[:5] and held[4] == 11 and held[:4] == free[:4]
+    assert greedy_best_of_k(scen, w, 3, allowed, times, caps, anchors, 1) == free[:3]
