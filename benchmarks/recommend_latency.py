@@ -151,6 +151,7 @@ def main() -> None:
         time.sleep(0.05)
     rng = random.Random(args.seed)
     results = {}
+    load_before = os.getloadavg()[0]
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
         for method in METHODS:
             server_ms, client_ms = [], []
@@ -171,6 +172,7 @@ def main() -> None:
                 "fit_s": round(fit_s[method], 2),
             }
     server.should_exit = True
+    load = (load_before + os.getloadavg()[0]) / 2
     command = f"python benchmarks/recommend_latency.py --datasets {args.datasets} --requests {args.requests}"
     if args.json:
         print(
@@ -184,7 +186,8 @@ def main() -> None:
         f"Server-side time of `POST /v1/recommendations` (k = 5) with a knowledge base of "
         f"{args.datasets:,} datasets x {kb.n_configs} configurations (synthetic scale-up, see the script's "
         f"docstring), {args.requests} requests per method after 20 warm-up requests, one uvicorn process, "
-        f"on this 2-core machine while other work ran on it. Goal: p99 under 50 ms.",
+        f"on this 2-core machine (1-minute load average about {load:.1f} during the run). "
+        "Goal: p99 under 50 ms.",
         "",
         f"Reproduce: `{command}` (setup took {setup_s:.0f} s).",
         "",
