@@ -236,7 +236,9 @@ def _train_in_chunks(
 ) -> None:
     """``meta_fit`` one validation interval at a time, so progress, cancel and resume work."""
     done = 0
-    while done < args.iterations:
+    if checkpoint.exists():  # an earlier attempt of this job got this far
+        done = learner.load(checkpoint).iteration_
+    while done < args.iterations and not _patience_spent(learner, args.patience):
         done = min(args.iterations, done + args.validate_every)
         learner.meta_fit(
             train,
@@ -249,8 +251,8 @@ def _train_in_chunks(
             checkpoint=checkpoint,
             checkpoint_every=args.validate_every,
         )
-        last = learner.history_[-1] if learner.history_ else None
-        if ctx is not None and last is not None:
+        last = learner.history_[-1]
+        if ctx is not None:
             ctx.progress(
                 0.95 * done / args.iterations,
                 f"iteration {learner.iteration_}: meta-validation loss {last.loss:.4g}",
@@ -260,8 +262,14 @@ def _train_in_chunks(
                     "best_val_loss": learner.best_val_loss_,
                 },
             )
-        if args.patience is not None and learner._stale_validations() >= args.patience:
-            break
+    # A resumed run that had nothing left to do must end on the best weights too.
+    if getattr(learner, "_best", None) is not None:
+        learner._restore(learner._best)
+
+
+def _patience_spent(learner: MetaLearner, patience: int | None) -> bool:
+    history = getattr(learner, "history_", None)
+    return patience is not None and bool(history) and learner._stale_validations() >= patience
 
 
 def _store_init(
