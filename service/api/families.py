@@ -278,9 +278,7 @@ def start_meta_train(
     _: WriteKey,
     body: MetaTrainIn | None = None,
 ) -> JobOut:
-    family = families.get_family(family_id)
-    if family.algorithm == "protonet":
-        raise InvalidRequest("Meta-training protonet families is not available in this version yet.")
+    families.get_family(family_id)
     n_tasks = len(families.list_tasks(family_id))
     if n_tasks < 2:
         raise InvalidRequest(

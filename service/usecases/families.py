@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from learners.meta import GroupedTasks, MetaLearner, TaskBatch, mlp
+from learners.meta import GroupedTasks, MetaLearner, TaskBatch, TaskSampler, mlp
 from metastore.families import (
     FamilyModelRecord,
     FamilyRecord,
@@ -175,8 +175,8 @@ def load_prior(fstore: FamilyStore, family: FamilyRecord) -> PriorTasks:
 
 
 def _samplers(
-    prior: PriorTasks, norm: nets.Normalisation, settings: dict[str, Any], seed: int
-) -> tuple[GroupedTasks, GroupedTasks]:
+    prior: PriorTasks, norm: nets.Normalisation, settings: dict[str, Any], seed: int, classify: bool
+) -> tuple[TaskSampler, TaskSampler]:
     """Meta-training and meta-validation samplers on disjoint tasks."""
     names = np.unique(prior.groups)
     order = np.random.default_rng(seed).permutation(names)
@@ -185,6 +185,12 @@ def _samplers(
     x, y = norm.x(prior.x).numpy(), norm.y(prior.y).numpy()
     shots, query = int(settings["shots"]), int(settings["query"])
     try:
+        if classify:
+            n_way, labels = int(settings["n_way"]), prior.y
+            return (
+                nets.GroupedClassTasks(x[~val], labels[~val], prior.groups[~val], n_way, shots, query),
+                nets.GroupedClassTasks(x[val], labels[val], prior.groups[val], n_way, shots, query),
+            )
         return (
             GroupedTasks(x[~val], y[~val], prior.groups[~val], shots, query),
             GroupedTasks(x[val], y[val], prior.groups[val], shots, query),
@@ -198,11 +204,10 @@ def meta_train(
 ) -> dict[str, Any]:
     """Meta-train a family's initialisation and fit the pooled baseline; store both as models."""
     family = fstore.get_family(args.family_id)
-    if family.algorithm == "protonet":
-        raise PermanentJobError("protonet families cannot be meta-trained by this version of the service yet")
+    classify = family.algorithm == "protonet"
     prior = load_prior(fstore, family)
-    norm = nets.Normalisation.fit(prior.x, prior.y, regression=True)
-    train, val = _samplers(prior, norm, family.settings, args.seed)
+    norm = nets.Normalisation.fit(prior.x, prior.y, regression=not classify)
+    train, val = _samplers(prior, norm, family.settings, args.seed, classify)
     sizes = nets.sizes_for(len(family.features), family.settings, family.algorithm)
     learner = nets.build_learner(family.algorithm, sizes, family.settings)
     gen = torch.Generator().manual_seed(args.seed + 1)
@@ -215,20 +220,21 @@ def meta_train(
     _train_in_chunks(learner, train, val_batch, args, checkpoint, ctx)
     seconds = time.perf_counter() - started
     init = _store_init(fstore, settings, family, learner, norm, prior, args, seconds)
-    pooled = _store_pooled(fstore, settings, family, sizes, norm, prior, args)
+    # Label sets vary by task in a protonet family: one classifier of all tasks pooled means nothing.
+    pooled = None if classify else _store_pooled(fstore, settings, family, sizes, norm, prior, args)
     checkpoint.unlink(missing_ok=True)
     return {
         "family_id": family.id,
         "init_model_id": init.id,
         "init_version": init.version,
-        "pooled_model_id": pooled.id,
+        "pooled_model_id": None if pooled is None else pooled.id,
         "metrics": init.metrics,
     }
 
 
 def _train_in_chunks(
     learner: MetaLearner,
-    train: GroupedTasks,
+    train: TaskSampler,
     val_batch: TaskBatch,
     args: MetaTrainArguments,
     checkpoint: Path,
@@ -374,20 +380,19 @@ def adapt(fstore: FamilyStore, settings: Settings, args: AdaptArguments) -> dict
             family_id=family.id,
         )
     norm = nets.Normalisation.from_json(init.metrics["normalisation"])
-    sx, sy = norm.x(support[:, :-1]), norm.y(support[:, -1])
-    net = _adapted_network(family, init, settings, sx, sy, args.steps)
+    if family.algorithm == "protonet":
+        net, extra, metrics, baselines = _adapt_protonet(family, init, settings, norm, support, query, args)
+    else:
+        net, extra, metrics, baselines = _adapt_regression(
+            fstore, family, init, settings, norm, support, query, args
+        )
     name = nets.new_file_name()
     nets.save_network(
         models_dir(settings) / name,
         net,
         {"kind": "adapted", "family_id": family.id, "init_id": init.id, "normalisation": norm.to_json()},
+        extra,
     )
-    metrics = {"steps": args.steps, "support_rows": len(support), "support_mse": _mse(net, norm, support)}
-    baselines: dict[str, Any] = {}
-    if query is not None:
-        metrics["query_mse"] = _mse(net, norm, query)
-        metrics["query_rows"] = len(query)
-        baselines = _baselines(fstore, settings, family, norm, sx, sy, query, args)
     record = fstore.add_model(
         NewFamilyModel(
             family.id,
@@ -406,6 +411,79 @@ def adapt(fstore: FamilyStore, settings: Settings, args: AdaptArguments) -> dict
         "metrics": metrics,
         "baselines": baselines,
     }
+
+
+Adapted = tuple[torch.nn.Module, dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]
+
+
+def _adapt_regression(
+    fstore: FamilyStore,
+    family: FamilyRecord,
+    init: FamilyModelRecord,
+    settings: Settings,
+    norm: nets.Normalisation,
+    support: np.ndarray,
+    query: np.ndarray | None,
+    args: AdaptArguments,
+) -> Adapted:
+    sx, sy = norm.x(support[:, :-1]), norm.y(support[:, -1])
+    net = _adapted_network(family, init, settings, sx, sy, args.steps)
+    metrics = {"steps": args.steps, "support_rows": len(support), "support_mse": _mse(net, norm, support)}
+    baselines: dict[str, Any] = {}
+    if query is not None:
+        metrics["query_mse"] = _mse(net, norm, query)
+        metrics["query_rows"] = len(query)
+        baselines = _baselines(fstore, settings, family, norm, sx, sy, query, args)
+    return net, {}, metrics, baselines
+
+
+def _adapt_protonet(
+    family: FamilyRecord,
+    init: FamilyModelRecord,
+    settings: Settings,
+    norm: nets.Normalisation,
+    support: np.ndarray,
+    query: np.ndarray | None,
+    args: AdaptArguments,
+) -> Adapted:
+    """Prototypes of the support classes; the scratch baseline is the MLP trained on those classes."""
+    labels = support[:, -1].astype(np.int64)
+    if len(np.unique(labels)) < 2:
+        raise IntakeError(f"The support set has one class ({labels[0]}); a classifier needs at least two.")
+    sx = norm.x(support[:, :-1])
+    classifier = _adapted_network(family, init, settings, sx, torch.as_tensor(labels), 0)
+    extra = nets.prototype_tensors(classifier)  # type: ignore[arg-type]
+    metrics: dict[str, Any] = {"steps": 0, "support_rows": len(support)}
+    metrics["support_accuracy"] = _accuracy(classifier.embedding, extra, norm, support)
+    baselines: dict[str, Any] = {}
+    if query is not None:
+        metrics["query_accuracy"] = _accuracy(classifier.embedding, extra, norm, query)
+        metrics["query_rows"] = len(query)
+        classes, codes = np.unique(labels, return_inverse=True)
+        sizes = (len(family.features), *map(int, family.settings["hidden"]), len(classes))
+        scratch = nets.fit_plain(
+            mlp(sizes, seed=int(family.settings["seed"])),
+            sx,
+            torch.as_tensor(codes),
+            steps=args.scratch_steps,
+            lr=1e-2,
+            batch_size=None,
+            seed=args.seed,
+        )
+        with torch.no_grad():
+            pred = classes[scratch(norm.x(query[:, :-1])).argmax(-1).numpy()]
+        baselines["scratch"] = {
+            "query_accuracy": float(np.mean(pred == query[:, -1])),
+            "steps": args.scratch_steps,
+        }
+    return classifier.embedding, extra, metrics, baselines
+
+
+def _accuracy(
+    net: torch.nn.Module, extra: dict[str, torch.Tensor], norm: nets.Normalisation, rows: np.ndarray
+) -> float:
+    pred = nets.predict_with(net, extra, norm.x(rows[:, :-1])).numpy()
+    return float(np.mean(pred == rows[:, -1]))
 
 
 def _adapted_network(
@@ -480,6 +558,11 @@ def predict(fstore: FamilyStore, settings: Settings, model_id: int, rows: list[R
     """Predictions of a stored model in the target's units."""
     record = fstore.get_model(model_id)
     family = fstore.get_family(record.family_id)
+    if family.algorithm == "protonet" and record.kind == "init":
+        raise InvalidRequest(
+            f"Model {model_id} is a protonet embedding, not a classifier; adapt it to a support set "
+            f"with POST /v1/families/{family.id}/adapt and predict with the adapted model."
+        )
     matrix = rows_matrix(frame_of(rows), family, with_target=False)
     net, extra, meta = nets.load_network(models_dir(settings) / record.file)
     norm_json = meta.get("normalisation") or record.metrics.get("normalisation")
