@@ -11,7 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
-from metastore.families import FamilyModelRecord, FamilyRecord, FamilyStore, FamilyTaskRecord, NewFamily
+from metastore.families import (
+    FamilyModelRecord,
+    FamilyNameTaken,
+    FamilyRecord,
+    FamilyStore,
+    FamilyTaskRecord,
+    NewFamily,
+)
 from service.deps import ReadKey, SettingsDep, StoreDep, WriteKey
 from service.jobs.handlers import submit
 from service.jobs.schemas import JobOut
@@ -194,8 +201,6 @@ def create_family(body: FamilyIn, families: FamiliesDep, response: Response, _: 
         "embedding": body.model.embedding,
     }
     new = NewFamily(body.name, body.task_type, tuple(body.features), body.target, body.algorithm, settings)
-    from metastore.families import FamilyNameTaken
-
     try:
         record = families.create_family(new)
     except FamilyNameTaken as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from safetensors.torch import load_file
 
@@ -66,3 +67,34 @@ def test_early_stopping_keeps_the_best_initialisation(family) -> None:
     assert out["metrics"]["best_val_loss"] == min(loss for _, loss in history)
     assert [r["iteration"] for r in ctx.reports] == [it for it, _ in history]
     assert 0 < ctx.reports[-1]["best_val_loss"] <= ctx.reports[0]["val_loss"]
+
+
+@pytest.mark.parametrize("algorithm", ["maml", "fomaml", "reptile", "metasgd", "anil"])
+def test_every_regression_algorithm_meta_trains_adapts_and_predicts(
+    algorithm: str, sqlite_store: SqlMetaStore, tmp_path: Path
+) -> None:
+    fstore = uc.families_for(sqlite_store)
+    settings = Settings(data_dir=tmp_path / "data", load_bundled_kb=False, embedded_worker=False)
+    meta = {**uc.DEFAULT_SETTINGS, "hidden": [8], "inner_steps": 2}
+    fam = fstore.create_family(NewFamily(algorithm, "regression", ("x",), "y", algorithm, meta))
+    uc.add_tasks(fstore, fam.id, sinusoid_rows(6, 20, seed=4), "s", "unit")
+    args = uc.MetaTrainArguments(
+        family_id=fam.id,
+        iterations=20,
+        validate_every=10,
+        meta_batch_size=2,
+        n_validation_tasks=4,
+        pooled_steps=5,
+    )
+    trained = uc.meta_train(fstore, settings, args)
+    assert trained["metrics"]["algorithm"] == algorithm and trained["metrics"]["iterations"] == 20
+    rows = sinusoid_rows(1, 8, seed=9).drop(columns=["unit"]).to_dict("records")
+    out = uc.adapt(
+        fstore,
+        settings,
+        uc.AdaptArguments(family_id=fam.id, support=rows[:5], query=rows[5:], steps=3, scratch_steps=5),
+    )
+    assert out["metrics"]["query_rows"] == 3 and set(out["baselines"]) == {"scratch", "pooled"}
+    pred = uc.predict(fstore, settings, out["model_id"], [{"x": r["x"]} for r in rows[5:]])
+    mse = np.mean((np.array(pred) - np.array([r["y"] for r in rows[5:]])) ** 2)
+    assert mse == pytest.approx(out["metrics"]["query_mse"], rel=1e-4)
