@@ -127,16 +127,18 @@ def split_tasks(frame: pd.DataFrame, group_column: str | None, name: str) -> lis
 def add_tasks(
     fstore: FamilyStore, family_id: int, frame: pd.DataFrame, name: str, group_column: str | None
 ) -> list[tuple[Any, bool]]:
-    """Validate and store each task; a task whose content is stored already is not stored twice."""
+    """Validate every task, then store each; a task whose content is stored already is not stored twice.
+
+    A table whose one group breaks the schema stores nothing, since all are checked first.
+    """
     family = fstore.get_family(family_id)
-    out = []
-    for task_name, part in split_tasks(frame, group_column, name):
-        matrix = rows_matrix(part, family)
-        payload = nets.matrix_bytes(matrix)
-        out.append(
-            fstore.add_task(family_id, task_name[:255], len(matrix), nets.matrix_hash(matrix), payload)
-        )
-    return out
+    tasks = [
+        (task_name, rows_matrix(part, family)) for task_name, part in split_tasks(frame, group_column, name)
+    ]
+    return [
+        fstore.add_task(family_id, task_name[:255], len(mx), nets.matrix_hash(mx), nets.matrix_bytes(mx))
+        for task_name, mx in tasks
+    ]
 
 
 # -- meta-training ----------------------------------------------------------------------------------

@@ -194,6 +194,14 @@ def test_meta_train_needs_two_tasks_and_tasks_are_stored_once(client: TestClient
     assert r.status_code == 422 and "at least 2" in r.json()["detail"]
     bad = client.post(f"/v1/families/{family['id']}/tasks", json={"rows": [{"x": 1.0}]})
     assert bad.status_code == 422 and "missing ['y']" in bad.json()["detail"]
+    groups = [
+        {"unit": 1, "x": 0.0, "y": 1.0},
+        {"unit": 2, "x": 0.5, "y": 2.0},
+        {"unit": 3, "x": None, "y": 0.0},
+    ]
+    mixed = client.post(f"/v1/families/{family['id']}/tasks", json={"rows": groups, "group_column": "unit"})
+    assert mixed.status_code == 422 and "['x']" in mixed.json()["detail"]
+    assert len(client.get(f"/v1/families/{family['id']}/tasks").json()) == 1  # nothing of it was stored
 
 
 def test_unknown_family_and_model_are_404(client: TestClient) -> None:
