@@ -43,11 +43,14 @@ def markdown(table: pd.DataFrame, digits: int = 3) -> str:
 
 
 def size_bucket(rows: int, features: int) -> str:
-    """A coarse size class: rows the protocol actually trains on, and width."""
-    train = min(rows * (1 - SWEEP_PROTOCOL.test_size), SWEEP_PROTOCOL.max_train_rows)
-    r = "train<200" if train < 200 else "train<600" if train < 600 else "train<=1000"
-    w = "d<=20" if features <= 20 else "d<=100" if features <= 100 else "d>100"
-    return f"{r}, {w}"
+    """A coarse size class: how the protocol splits the dataset, and its width."""
+    p = SWEEP_PROTOCOL
+    if rows <= p.kfold_max_rows:
+        split = f"{p.n_splits}-fold, rows<=200" if rows <= 200 else f"{p.n_splits}-fold, rows>200"
+    else:
+        split = "holdout, capped" if rows * (1 - p.test_size) > p.max_train_rows else "holdout"
+    width = "d<=20" if features <= 20 else "d<=100" if features <= 100 else "d>100"
+    return f"{split}, {width}"
 
 
 def family_table(frame: pd.DataFrame) -> pd.DataFrame:

@@ -48,7 +48,7 @@ class Protocol:
     version: int = 1
     kind: Literal["holdout", "kfold"] = "holdout"
     test_size: float = 1 / 3
-    n_splits: int = 5
+    n_splits: int = 3
     kfold_max_rows: int = 500
     seeds: tuple[int, ...] = (0,)
     max_train_rows: int = 1000

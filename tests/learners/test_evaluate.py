@@ -201,7 +201,7 @@ def test_default_protocol_is_the_knowledge_base_protocol():
     assert (p.kind, p.kfold_max_rows, p.n_splits, p.max_train_rows, p.time_limit_s) == (
         "holdout",
         500,
-        5,
+        3,
         1000,
         10.0,
     )
