@@ -518,6 +518,9 @@ Notes on the accuracy table:
   learning rate annealed from 1e-3 to 0 on a cosine (`meta_fit(lr_schedule="cosine")`). The
   support sets, the step size and everything at test time are unchanged. They are there to show
   what it takes to reach the issue's goals; the headline rows are the "none" ones.
+- ANIL's meta-learned head sits on features with large activations: one step at 0.01 is tuned,
+  but ten plain steps diverge on a few tasks (the huge 10-step mean and interval). Like
+  Meta-SGD, use it with the number of steps it was trained for.
 - Reptile: 5 inner SGD steps (lr 0.01) on the support set, outer SGD with step 1.0 on
   theta - mean(phi). ANIL adapts only the output layer in the inner loop.
 """
