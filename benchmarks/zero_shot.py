@@ -284,6 +284,7 @@ def normalise_external(kb: KnowledgeBase, i: int, results: list[dict]) -> list[f
 def unseen(kbs: dict[str, KnowledgeBase], pmlb: Path, n: int, seed: int, cache: Path,
            max_rows: int, params: dict, log: Any) -> list[dict]:
     """Learned top 5 vs the 5 best library defaults, trained for real on datasets outside the KB."""
+    kbs = {t: kb for t, kb in kbs.items() if kb.n_datasets > 0}
     seen = {d for kb in kbs.values() for d in kb.dataset_keys}
     seen_groups = {g for kb in kbs.values() for g in kb.groups}
     pool = [(r, t, rows) for r, t, rows, _ in catalog(pmlb, include_sklearn=False)

@@ -188,3 +188,13 @@ def test_greedy_best_of_k_keeps_a_slot_for_an_anchor_in_the_first_five():
     held = greedy_best_of_k(scen, w, 8, allowed, times, caps, anchors, 1)
     assert 11 not in free[:5] and held[4] == 11 and held[:4] == free[:4]
     assert greedy_best_of_k(scen, w, 3, allowed, times, caps, anchors, 1) == free[:3]
+
+
+def test_family_noise_spreads_the_picks_over_more_families(kb):
+    plain = LearnedRecommender(**FAST_LEARNED).fit(kb)
+    hedged = LearnedRecommender(**{**FAST_LEARNED, "family_noise": 0.5}).fit(kb)
+    spread = {name: np.mean([len({r.family for r in rec.recommend(query(kb, i), k=5,
+                                                                 time_budget_s=1e9)})
+                             for i in range(0, 40, 4)])
+              for name, rec in (("plain", plain), ("hedged", hedged))}
+    assert spread["hedged"] > spread["plain"]
