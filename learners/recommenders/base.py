@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -135,7 +137,7 @@ def normalise_rows(scores: np.ndarray, higher_is_better: bool, fill: float | Non
     """Per-row min-max scaling of a score matrix (see ``KnowledgeBase.normalised``)."""
     s = np.asarray(scores, dtype=float)
     s = s if higher_is_better else -s
-    with np.errstate(all="ignore"), _quiet():
+    with np.errstate(all="ignore"), quiet_nan_warnings():
         lo, hi = np.nanmin(s, axis=1, keepdims=True), np.nanmax(s, axis=1, keepdims=True)
         span = hi - lo
         out = np.where(span > 0, (s - lo) / np.where(span > 0, span, 1.0), 1.0)
@@ -145,18 +147,12 @@ def normalise_rows(scores: np.ndarray, higher_is_better: bool, fill: float | Non
     return out
 
 
-class _quiet:
+@contextlib.contextmanager
+def quiet_nan_warnings() -> Iterator[None]:
     """Silence numpy's all-NaN-slice warnings (a dataset with no measured cell is legitimate)."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._ctx.__exit__(*exc)
+        yield
 
 
 def align(metafeatures: Mapping[str, float | None], names: Sequence[str]) -> np.ndarray:
@@ -214,7 +210,7 @@ def from_records(
 
 def _failures_to_worst(scores: np.ndarray, rows: np.ndarray, cols: np.ndarray,
                        higher: bool) -> np.ndarray:
-    with _quiet():
+    with quiet_nan_warnings():
         worst = np.nanmin(scores, axis=1) if higher else np.nanmax(scores, axis=1)
     scores = scores.copy()
     scores[rows, cols] = worst[rows]
@@ -357,7 +353,7 @@ class Recommender(abc.ABC):
 
     def _fit_shared(self, kb: KnowledgeBase) -> None:
         mf = kb.metafeatures
-        with _quiet():
+        with quiet_nan_warnings():
             self.mf_min_ = np.nan_to_num(np.nanmin(mf, axis=0), nan=0.0)
             self.mf_max_ = np.nan_to_num(np.nanmax(mf, axis=0), nan=0.0)
         self.time_offsets_, self.time_slopes_ = fit_time_model(kb)
@@ -488,13 +484,14 @@ class Recommender(abc.ABC):
         tensors = load_file(str(path / ARRAYS_FILE))
         part = {p: {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(p + ".")}
                 for p in ("kb", "shared", "state")}
-        self = _REGISTRY[doc["method"]](**doc["params"])
-        self.kb_ = KnowledgeBase.from_arrays(doc["kb"], part["kb"])
-        self.norm_ = self.kb_.normalised(fill=0.0)
+        rec = _REGISTRY[doc["method"]](**doc["params"])
+        rec.kb_ = KnowledgeBase.from_arrays(doc["kb"], part["kb"])
+        rec.norm_ = rec.kb_.normalised(fill=0.0)
+        rec._scaled_cache = None
         for k, v in part["shared"].items():
-            setattr(self, k, v)
-        self._set_state(doc["state"], part["state"])
-        return self
+            setattr(rec, k, v)
+        rec._set_state(doc["state"], part["state"])
+        return rec
 
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Method-specific fitted state: JSON-able values and numpy arrays."""

@@ -32,6 +32,7 @@ from learners.recommenders.base import (
     Recommender,
     fingerprint,
     is_library_default,
+    quiet_nan_warnings,
 )
 
 #: Bump when the network, its inputs or the training objective change.
@@ -81,7 +82,7 @@ class MetaFeatureScaler:
     @classmethod
     def fit(cls, matrix: np.ndarray) -> MetaFeatureScaler:
         z = signed_log(matrix)
-        with warnings_off():
+        with quiet_nan_warnings():
             mean = np.nan_to_num(np.nanmean(z, axis=0), nan=0.0)
             std = np.nan_to_num(np.nanstd(z, axis=0), nan=0.0)
         return cls(mean, np.where(std > 1e-9, std, 1.0))
@@ -89,15 +90,6 @@ class MetaFeatureScaler:
     def transform(self, matrix: np.ndarray) -> np.ndarray:
         z = (signed_log(matrix) - self.mean) / self.std
         return np.clip(np.nan_to_num(z, nan=0.0), -_CLIP, _CLIP)
-
-
-@contextlib.contextmanager
-def warnings_off() -> Iterator[None]:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
 
 
 # --- the network --------------------------------------------------------------------------------
