@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from learners.recommenders.base import KnowledgeBase, Recommender
+from learners.recommenders.base import KnowledgeBase, Recommender, quiet_nan_warnings
 from learners.recommenders.portfolio import greedy_portfolio
 
 #: FLAML's four meta-features: NumberOfInstances, NumberOfFeatures, NumberOfClasses,
@@ -36,8 +36,9 @@ class FlamlStyleRecommender(Recommender):
 
     def _fit(self, kb: KnowledgeBase) -> None:
         four = four_features(kb.metafeatures, kb.metafeature_names)
-        self.centre_ = np.nan_to_num(np.nanmedian(four, axis=0), nan=0.0)
-        q1, q3 = np.nanquantile(four, [0.25, 0.75], axis=0)
+        with quiet_nan_warnings():  # a feature missing on every dataset scales as 0 / 1
+            self.centre_ = np.nan_to_num(np.nanmedian(four, axis=0), nan=0.0)
+            q1, q3 = np.nanquantile(four, [0.25, 0.75], axis=0)
         spread = np.nan_to_num(q3 - q1, nan=1.0)
         self.scale_ = np.where(spread > 0, spread, 1.0)
         self.points_ = np.nan_to_num((four - self.centre_) / self.scale_, nan=0.0)
