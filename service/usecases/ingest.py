@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from metastore.records import DatasetRecord, MetaFeatureVector, NewDataset, TaskType
+from metastore.records import DatasetRecord, NewDataset, TaskType
 from metastore.store import MetaStore
 from service.problems import IntakeError, UnsupportedMediaType
 from service.usecases.metafeatures import compute_metafeatures
@@ -349,6 +349,3 @@ def load_raw(uploads_dir: Path, record: DatasetRecord) -> tuple[pd.DataFrame, pd
     frame = parsed.frame[parsed.frame[record.target].notna()].reset_index(drop=True)
     return frame.drop(columns=[record.target]), frame[record.target]
 
-
-def describe_vector(vector: MetaFeatureVector | None) -> str:
-    return "none" if vector is None else f"{len(vector.values)} values (v{vector.version})"
