@@ -1,1 +1,1 @@
-"""Meta-learners and the machinery they need: meta-features, spaces, evaluation, recommenders, meta-learning."""
+"""Meta-learners and what they need: meta-features, spaces, evaluation, recommenders, meta-learning."""

@@ -3,8 +3,8 @@
 The file is the evaluations table (one row per result, metrics as columns) with the datasets
 (meta-features and descriptions, no raw data), search spaces and configurations in the Parquet
 schema metadata under the key ``warmstart.kb`` (zlib-compressed JSON, base64). Rows refer to
-datasets by content hash and to configurations by (family, task type, space version, canonical hash), so a load into any metastore
-maps them to its own ids, and loading twice adds nothing.
+datasets by content hash and to configurations by (family, task type, space version, canonical
+hash), so a load into any metastore maps them to its own ids, and loading twice adds nothing.
 """
 
 from __future__ import annotations
