@@ -156,18 +156,17 @@ def datasets_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Add a CSV, TSV(.gz), Parquet or ARFF file to the metastore, with its meta-features."""
-    from service.api.datasets import _stem, _task_type
     from service.schemas import DatasetOut
-    from service.usecases.ingest import IntakeRequest, ingest, parse_table
+    from service.usecases.ingest import IntakeRequest, dataset_name, ingest, parse_table, parse_task_type
 
     cfg = settings()
     store = store_from_settings()
     raw = file.read_bytes()
     parsed = parse_table(file.name, raw)
     request = IntakeRequest(
-        name=name or _stem(file.name),
+        name=name or dataset_name(file.name),
         target=target,
-        task_type=_task_type(task_type),
+        task_type=parse_task_type(task_type),
         description=description,
         origin_group=origin_group,
     )
@@ -245,15 +244,14 @@ def metafeatures(
     as_json: JsonFlag = False,
 ) -> None:
     """Compute a file's meta-feature vector, with the time each value took."""
-    from service.api.datasets import _task_type
-    from service.usecases.ingest import parse_table, prepare
+    from service.usecases.ingest import parse_table, parse_task_type, prepare
     from service.usecases.metafeatures import compute_metafeatures
 
     cfg = settings()
     prepared = prepare(
         parse_table(file.name, file.read_bytes()).frame,
         target,
-        _task_type(task_type),
+        parse_task_type(task_type),
         cfg.min_rows,
         cfg.max_columns,
     )

@@ -32,8 +32,7 @@ def evaluate_cmd(
 ) -> None:
     """Train stored configurations on FILE with the evaluation harness; optionally report the results."""
     from learners.evaluate import SWEEP_PROTOCOL
-    from service.api.datasets import _task_type
-    from service.usecases.ingest import parse_table, prepare
+    from service.usecases.ingest import parse_table, parse_task_type, prepare
     from service.usecases.train import train_configs
 
     ids = list(config or []) + _ids_from(configs_from)
@@ -42,7 +41,7 @@ def evaluate_cmd(
     cfg = settings()
     raw = file.read_bytes()
     prepared = prepare(
-        parse_table(file.name, raw).frame, target, _task_type(task_type), cfg.min_rows, cfg.max_columns
+        parse_table(file.name, raw).frame, target, parse_task_type(task_type), cfg.min_rows, cfg.max_columns
     )
     remote = url or report
     configs = _remote_configs(remote, ids) if remote else _local_configs(ids)
@@ -163,8 +162,7 @@ def recommend_cmd(
 
 
 def _local_recommend(file, target, task_type, k, method, metric, families, time_budget):  # type: ignore[no-untyped-def]
-    from service.api.datasets import _stem, _task_type
-    from service.usecases.ingest import IntakeRequest, ingest, parse_table
+    from service.usecases.ingest import IntakeRequest, dataset_name, ingest, parse_table, parse_task_type
     from service.usecases.recommend import RecommenderRegistry, recommend
 
     cfg = settings()
@@ -173,7 +171,7 @@ def _local_recommend(file, target, task_type, k, method, metric, families, time_
     record, _ = ingest(
         store,
         cfg.uploads_dir,
-        IntakeRequest(_stem(file.name), target, _task_type(task_type)),
+        IntakeRequest(dataset_name(file.name), target, parse_task_type(task_type)),
         raw,
         parse_table(file.name, raw),
         cfg.min_rows,

@@ -22,7 +22,15 @@ from service.schemas import (
     NeighborsOut,
     TaskTypeStr,
 )
-from service.usecases.ingest import IntakeRequest, ParsedTable, ingest, parse_table, rows_to_frame
+from service.usecases.ingest import (
+    IntakeRequest,
+    ParsedTable,
+    dataset_name,
+    ingest,
+    parse_table,
+    parse_task_type,
+    rows_to_frame,
+)
 from service.usecases.neighbors import nearest_datasets
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -109,12 +117,12 @@ async def _from_multipart(request: Request) -> tuple[IntakeRequest, bytes, Parse
         raise IntakeError("Name the target column in a form field 'target'.")
     raw = await upload.read()
     parsed = await run_in_threadpool(parse_table, upload.filename, raw)
-    name = fields.get("name") or _stem(upload.filename) or "dataset"
+    name = fields.get("name") or dataset_name(upload.filename) or "dataset"
     return (
         IntakeRequest(
             name=name[:255],
             target=target,
-            task_type=_task_type(fields.get("task_type")),
+            task_type=parse_task_type(fields.get("task_type")),
             description=fields.get("description", "")[:10_000],
             origin_group=(fields.get("origin_group") or None),
         ),
@@ -149,24 +157,6 @@ async def _from_json(request: Request) -> tuple[IntakeRequest, None, ParsedTable
         None,
         ParsedTable(frame, "json"),
     )
-
-
-def _stem(filename: str | None) -> str:
-    if not filename:
-        return ""
-    name = filename.rsplit("/", 1)[-1]
-    for ext in (".gz", ".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq", ".arff", ".json"):
-        if name.lower().endswith(ext):
-            name = name[: -len(ext)]
-    return name
-
-
-def _task_type(value: str | None) -> Literal["classification", "regression"] | None:
-    if not value:
-        return None
-    if value not in ("classification", "regression"):
-        raise IntakeError(f"task_type must be classification or regression, not {value!r}.")
-    return value  # type: ignore[return-value]
 
 
 @router.get("", response_model=DatasetPage, summary="List datasets")

@@ -17,7 +17,7 @@ from learners.sweep import pool_cells, run_cells
 from metastore.records import DatasetRecord, TaskType
 from metastore.store import MetaStore
 from service.problems import IntakeError
-from service.usecases.ingest import IntakeRequest, ParsedTable, ingest, parse_table
+from service.usecases.ingest import IntakeRequest, ParsedTable, dataset_name, ingest, parse_table
 from service.usecases.kb import records_to_evaluations, register_pools
 
 log = logging.getLogger("warmstart.import")
@@ -90,7 +90,7 @@ def import_folder(
     out = []
     for path in files:
         raw = path.read_bytes()
-        name = _stem(path.name)
+        name = dataset_name(path.name)
         description, task_type = _pmlb_description(path)
         request = IntakeRequest(
             name=name,
@@ -143,17 +143,9 @@ def _parquet(frame: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def _stem(filename: str) -> str:
-    lower = filename.lower()
-    for suffix in sorted(FOLDER_SUFFIXES, key=len, reverse=True):
-        if lower.endswith(suffix):
-            return filename[: -len(suffix)]
-    return filename
-
-
 def _pmlb_description(path: Path) -> tuple[str, TaskType | None]:
     """Description and task type from a PMLB-style NAME.yaml beside the file, if there is one."""
-    meta = path.parent / f"{_stem(path.name)}.yaml"
+    meta = path.parent / f"{dataset_name(path.name)}.yaml"
     if not meta.exists():
         return "", None
     import yaml

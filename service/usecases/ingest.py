@@ -179,6 +179,26 @@ _READERS = {
 }
 
 
+def dataset_name(filename: str | None) -> str:
+    """A dataset's default name: the file name without folders and data-file extensions."""
+    if not filename:
+        return ""
+    name = filename.rsplit("/", 1)[-1]
+    for ext in (".gz", ".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq", ".arff", ".json"):
+        if name.lower().endswith(ext):
+            name = name[: -len(ext)]
+    return name
+
+
+def parse_task_type(value: str | None) -> TaskType | None:
+    """A task type given as text (form field, CLI option); None when not given."""
+    if not value:
+        return None
+    if value not in ("classification", "regression"):
+        raise IntakeError(f"task_type must be classification or regression, not {value!r}.")
+    return value  # type: ignore[return-value]
+
+
 # -- typing and validation --------------------------------------------------------------------
 def column_kind(col: pd.Series, n_rows: int) -> str:
     non_missing = col.dropna()
@@ -348,4 +368,3 @@ def load_raw(uploads_dir: Path, record: DatasetRecord) -> tuple[pd.DataFrame, pd
     parsed = parse_table(path.name, path.read_bytes())
     frame = parsed.frame[parsed.frame[record.target].notna()].reset_index(drop=True)
     return frame.drop(columns=[record.target]), frame[record.target]
-

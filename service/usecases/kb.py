@@ -110,7 +110,7 @@ def records_to_evaluations(
                 f"configuration {r['config_name']!r} of {r['family']} is not in the stored pool; "
                 "the pools changed: rebuild with a new protocol version"
             )
-        metrics = {k[len("metric_") :]: _finite(v) for k, v in r.items() if k.startswith("metric_")}
+        metrics = {k[len("metric_") :]: finite_or_none(v) for k, v in r.items() if k.startswith("metric_")}
         out.append(
             NewEvaluation(
                 dataset_id=dataset.id,
@@ -118,9 +118,9 @@ def records_to_evaluations(
                 protocol=r["protocol"],
                 metrics=metrics,
                 status=r["status"],
-                fit_time=_finite(r.get("fit_time_s")),
-                predict_time=_finite(r.get("predict_time_s")),
-                peak_memory_mb=_finite(r.get("peak_memory_mb")),
+                fit_time=finite_or_none(r.get("fit_time_s")),
+                predict_time=finite_or_none(r.get("predict_time_s")),
+                peak_memory_mb=finite_or_none(r.get("peak_memory_mb")),
                 error=r.get("error") or None,
                 source=source,
                 idempotency_key=f"kb:{dataset.content_hash[:20]}:{config_id}:{r['protocol']}",
@@ -129,7 +129,8 @@ def records_to_evaluations(
     return out
 
 
-def _finite(v: Any) -> float | None:
+def finite_or_none(v: Any) -> float | None:
+    """A float, or None for a missing, NaN or infinite value (JSON has none of those)."""
     if v is None:
         return None
     v = float(v)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from learners.evaluate import SWEEP_PROTOCOL, Protocol, evaluate
 from service.usecases.ingest import PreparedDataset
+from service.usecases.kb import finite_or_none
 
 
 @dataclass(frozen=True)
@@ -75,14 +75,10 @@ def train_configs(
                 hyperparameters=c.hyperparameters,
                 status=r.status,
                 error=r.error,
-                metrics={k: _finite(v) for k, v in r.metrics.items()},
-                fit_time=_finite(r.fit_time_s),
-                predict_time=_finite(r.predict_time_s),
-                peak_memory_mb=_finite(r.peak_memory_mb),
+                metrics={k: finite_or_none(v) for k, v in r.metrics.items()},
+                fit_time=finite_or_none(r.fit_time_s),
+                predict_time=finite_or_none(r.predict_time_s),
+                peak_memory_mb=finite_or_none(r.peak_memory_mb),
             )
         )
     return out
-
-
-def _finite(v: Any) -> float | None:
-    return None if v is None or not math.isfinite(float(v)) else float(v)
