@@ -266,3 +266,57 @@ class FamilyModel(Base):
     file: Mapped[str] = mapped_column(String(64), unique=True, doc="Server-chosen safetensors file name.")
     metrics: Mapped[dict[str, Any]] = mapped_column(doc="Training facts and scores.")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Study(Base):
+    """A tuning run on one dataset: which space it searches, by which metric, in which direction."""
+
+    __tablename__ = "studies"
+    __table_args__ = (Index("ix_studies_dataset_id", "dataset_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255), doc="Free label from the client.")
+    task_type: Mapped[str] = mapped_column(String(16), doc="The dataset's task type.")
+    space: Mapped[str] = mapped_column(String(64), doc="A family name, or auto (across families).")
+    families: Mapped[list[Any]] = mapped_column(doc="The families searched, in order.")
+    metric: Mapped[str] = mapped_column(String(32), doc="The metric the study optimises.")
+    direction: Mapped[str] = mapped_column(String(8), doc="maximize or minimize.")
+    n_initial: Mapped[int] = mapped_column(Integer, doc="Trials taken from the zero-shot recommender.")
+    seed: Mapped[int] = mapped_column(Integer, doc="Seed of every random choice the study makes.")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StudyTrial(Base):
+    """One configuration handed out by a study (pending), and later its observed result."""
+
+    __tablename__ = "study_trials"
+    __table_args__ = (
+        UniqueConstraint("study_id", "number", name="uq_study_trials_number"),
+        UniqueConstraint("study_id", "configuration_id", name="uq_study_trials_configuration"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer, doc="0, 1, ... in the order handed out.")
+    configuration_id: Mapped[int] = mapped_column(
+        ForeignKey("configurations.id", ondelete="CASCADE"), doc="Never twice in one study."
+    )
+    family: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16), doc="zero_shot, surrogate or random.")
+    model_version: Mapped[str | None] = mapped_column(
+        String(96), doc="The recommender or surrogate version that proposed it."
+    )
+    acquisition: Mapped[float | None] = mapped_column(Float, doc="Acquisition value when proposed.")
+    predicted_mean: Mapped[float | None] = mapped_column(Float, doc="Surrogate mean (normalised).")
+    predicted_std: Mapped[float | None] = mapped_column(Float, doc="Surrogate standard deviation.")
+    state: Mapped[str] = mapped_column(String(16), doc="pending, ok or failed.")
+    score: Mapped[float | None] = mapped_column(Float, doc="The study metric's observed value.")
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JsonType, doc="Every metric observed.")
+    fit_time: Mapped[float | None] = mapped_column(Float, doc="Seconds to fit, as reported.")
+    error: Mapped[str | None] = mapped_column(Text, doc="Why it failed, as reported.")
+    evaluation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("evaluations.id", ondelete="SET NULL"), doc="The knowledge-base copy of the result."
+    )
+    suggested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    observed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
