@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,13 +116,7 @@ class WarmstartClient:
         for key, value in (("name", name), ("task_type", task_type), ("origin_group", origin_group)):
             if value:
                 fields[key] = value
-        if isinstance(data, str | Path):
-            path = Path(data)
-            files = {"file": (path.name, path.read_bytes())}
-        else:
-            buf = io.BytesIO()
-            data.to_parquet(buf, index=False)
-            files = {"file": (f"{name or 'dataframe'}.parquet", buf.getvalue())}
+        files = {"file": _file_part(data, name or "dataframe")}
         return self._json("POST", "/v1/datasets", files=files, data=fields)
 
     def get_dataset(self, dataset_id: int) -> dict[str, Any]:
@@ -176,6 +171,155 @@ class WarmstartClient:
 
     def learner_models(self) -> list[dict[str, Any]]:
         return self._json("GET", "/v1/learner-models")
+
+    # -- jobs --------------------------------------------------------------------------------------
+    def list_jobs(
+        self, state: str | None = None, kind: str | None = None, limit: int = 50, offset: int = 0
+    ) -> dict[str, Any]:
+        params = {"state": state, "kind": kind, "limit": limit, "offset": offset}
+        return self._json("GET", "/v1/jobs", params=_present(params))
+
+    def get_job(self, job_id: int) -> dict[str, Any]:
+        return self._json("GET", f"/v1/jobs/{job_id}")
+
+    def cancel_job(self, job_id: int) -> dict[str, Any]:
+        """Cancel a queued job at once, a running one at its next step; returns the job."""
+        return self._json("POST", f"/v1/jobs/{job_id}/cancel")
+
+    def job_events(self, job_id: int, after: int | None = None) -> Iterator[dict[str, Any]]:
+        """Follow a job's server-sent events until its final one; reconnects from the last event seen."""
+        last = after
+        for attempt in range(self.retries + 1):
+            try:
+                for event in self._sse(f"/v1/jobs/{job_id}/events", last):
+                    last = event["id"]
+                    yield event
+                return
+            except (httpx.ConnectError, httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                if attempt == self.retries:
+                    raise ServiceUnavailable(0, "Service unreachable", f"{self.url}: {exc}") from exc
+                time.sleep(min(self.backoff * 2**attempt, 30.0))
+
+    def _sse(self, path: str, after: int | None) -> Iterator[dict[str, Any]]:
+        params = {} if after is None else {"after": after}
+        with self._http.stream("GET", path, params=params) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _error(response)
+            data: list[str] = []
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif not line and data:  # a blank line ends an event
+                    yield json.loads("\n".join(data))
+                    data = []
+
+    def wait_for_job(self, job_id: int, timeout: float = 600.0) -> dict[str, Any]:
+        """Follow a job until it is final (succeeded, failed or cancelled) and return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get_job(job_id)
+            if job["state"] in ("succeeded", "failed", "cancelled"):
+                return job
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} is still {job['state']} after {timeout:.0f} s")
+            for _ in self.job_events(job_id, after=None):
+                if time.monotonic() > deadline:
+                    break
+
+    # -- task families and their models -------------------------------------------------------------
+    def create_family(
+        self,
+        name: str,
+        features: Sequence[str],
+        target: str,
+        task_type: str = "regression",
+        algorithm: str = "maml",
+        model: Mapping[str, Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Declare a task family (columns, target, meta-learning algorithm and its settings)."""
+        body: dict[str, Any] = {
+            "name": name,
+            "features": list(features),
+            "target": target,
+            "task_type": task_type,
+            "algorithm": algorithm,
+        }
+        body.update(_present({"model": model, "meta": meta}))
+        return self._json("POST", "/v1/families", json=body)
+
+    def list_families(self) -> list[dict[str, Any]]:
+        return self._json("GET", "/v1/families")
+
+    def get_family(self, family_id: int) -> dict[str, Any]:
+        return self._json("GET", f"/v1/families/{family_id}")
+
+    def add_tasks(
+        self,
+        family_id: int,
+        data: str | Path | Sequence[Mapping[str, Any]] | Any,
+        name: str = "task",
+        group_column: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Add prior tasks from a file path, a pandas DataFrame or JSON rows; group_column splits them."""
+        path = f"/v1/families/{family_id}/tasks"
+        if isinstance(data, Sequence) and not isinstance(data, str):
+            body = {"name": name, "rows": [dict(r) for r in data], **_present({"group_column": group_column})}
+            return self._json("POST", path, json=body)
+        fields = {"name": name, **_present({"group_column": group_column})}
+        return self._json("POST", path, files={"file": _file_part(data, name)}, data=fields)
+
+    def list_tasks(self, family_id: int) -> list[dict[str, Any]]:
+        return self._json("GET", f"/v1/families/{family_id}/tasks")
+
+    def meta_train(self, family_id: int, **settings: Any) -> dict[str, Any]:
+        """Start meta-training (iterations, meta_batch_size, ...); returns the job to follow."""
+        return self._json("POST", f"/v1/families/{family_id}/meta-train", json=settings or None)
+
+    def adapt(
+        self,
+        family_id: int,
+        support: Sequence[Mapping[str, Any]],
+        query: Sequence[Mapping[str, Any]] | None = None,
+        **settings: Any,
+    ) -> dict[str, Any]:
+        """Fine-tune on a new task's support rows; a long adaptation comes back with `job` set."""
+        body: dict[str, Any] = {"support": [dict(r) for r in support], **settings}
+        if query is not None:
+            body["query"] = [dict(r) for r in query]
+        return self._json("POST", f"/v1/families/{family_id}/adapt", json=body)
+
+    def list_family_models(self, family_id: int) -> list[dict[str, Any]]:
+        return self._json("GET", f"/v1/families/{family_id}/models")
+
+    def get_model(self, model_id: int) -> dict[str, Any]:
+        return self._json("GET", f"/v1/models/{model_id}")
+
+    def predict(self, model_id: int, rows: Sequence[Mapping[str, Any]]) -> list[float]:
+        body = {"rows": [dict(r) for r in rows]}
+        return self._json("POST", f"/v1/models/{model_id}/predict", json=body)["predictions"]
+
+    def model_weights(self, model_id: int, path: str | Path | None = None) -> bytes:
+        """A model's weights as safetensors bytes (also written to `path` when given)."""
+        content = self._request("GET", f"/v1/models/{model_id}/weights").content
+        if path is not None:
+            Path(path).write_bytes(content)
+        return content
+
+
+def _present(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _file_part(data: str | Path | Any, name: str) -> tuple[str, bytes]:
+    """A multipart file from a path, or a pandas DataFrame as Parquet."""
+    if isinstance(data, str | Path):
+        path = Path(data)
+        return path.name, path.read_bytes()
+    buf = io.BytesIO()
+    data.to_parquet(buf, index=False)
+    return f"{name or 'dataframe'}.parquet", buf.getvalue()
 
 
 def _error(response: httpx.Response) -> ApiError:
