@@ -19,6 +19,7 @@ from learners.meta.models import mlp
 from learners.meta.protonet import ProtoNet, PrototypeClassifier
 from learners.meta.reptile import Reptile
 from learners.meta.tasks import (
+    GroupedClassTasks,
     GroupedTasks,
     NWayKShotTasks,
     SinusoidTasks,
@@ -33,6 +34,7 @@ __all__ = [
     "AdaptedBatch",
     "CheckpointMismatch",
     "GradientMetaLearner",
+    "GroupedClassTasks",
     "GroupedTasks",
     "MetaLearner",
     "MetaSGD",

@@ -236,6 +236,23 @@ class MetaLearner(ABC):
         best = min(range(len(self.history_)), key=lambda i: self.history_[i].loss)
         return len(self.history_) - 1 - best
 
+    def stale_validations(self) -> int:
+        """Meta-validations since the best one (0 before any): what ``patience`` is compared with."""
+        return self._stale_validations() if getattr(self, "history_", None) else 0
+
+    def restore_best(self) -> bool:
+        """Put back the best meta-parameters seen in meta-validation (also after ``load``).
+
+        Returns False, changing nothing, when no validation has been recorded. ``meta_fit`` does
+        this itself at its end; call it when training stopped elsewhere, e.g. a resumed run that
+        found nothing left to do.
+        """
+        best = getattr(self, "_best", None)
+        if best is None:
+            return False
+        self._restore(best)
+        return True
+
     # ---- state, checkpoints ----
     def _named_meta_tensors(self) -> dict[str, Tensor]:
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}

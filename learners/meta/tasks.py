@@ -259,3 +259,47 @@ def gaussian_classes(
     x = centres[y] + spread * rng.normal(size=(len(y), n_features))
     noise = noise_scale * rng.normal(size=(len(y), noise_features))
     return np.hstack([x, noise]).astype(np.float32), y.astype(np.int64)
+
+
+class GroupedClassTasks:
+    """N-way K-shot tasks drawn inside each prior task's own label set (one group = one task).
+
+    A meta-training task picks a group with at least ``n_way`` classes of ``shots + query`` rows,
+    then ``n_way`` of those classes, relabelled 0..n_way-1 in the order drawn: label sets may
+    differ from task to task.
+    """
+
+    def __init__(
+        self, x: np.ndarray, labels: np.ndarray, groups: np.ndarray, n_way: int, shots: int, query: int
+    ) -> None:
+        self.x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+        self.n_way, self.shots, self.query = n_way, shots, query
+        self._pools: list[list[Tensor]] = []
+        for g in np.unique(groups):
+            in_group = groups == g
+            rows = [np.flatnonzero(in_group & (labels == c)) for c in np.unique(labels[in_group])]
+            rows = [torch.as_tensor(r) for r in rows if len(r) >= shots + query]
+            if len(rows) >= n_way:
+                self._pools.append(rows)
+        if not self._pools:
+            raise ValueError(
+                f"no task has {n_way} classes with shots + query = {shots + query} rows each; "
+                "lower n_way, shots or query, or add bigger tasks"
+            )
+
+    def sample(self, n_tasks: int, generator: torch.Generator) -> TaskBatch:
+        per = self.shots + self.query
+        idx = torch.empty((n_tasks, self.n_way, per), dtype=torch.long)
+        for t in range(n_tasks):
+            pool = self._pools[int(torch.randint(len(self._pools), (1,), generator=generator))]
+            chosen = torch.randperm(len(pool), generator=generator)[: self.n_way].tolist()
+            for j, c in enumerate(chosen):
+                idx[t, j] = pool[c][torch.randperm(len(pool[c]), generator=generator)[:per]]
+        labels = torch.arange(self.n_way).view(1, self.n_way, 1).expand(n_tasks, -1, per)
+        x = self.x[idx]
+
+        def flat(v: Tensor) -> Tensor:
+            return v.reshape(n_tasks, -1, *v.shape[3:])
+
+        k = self.shots
+        return TaskBatch(flat(x[:, :, :k]), flat(labels[:, :, :k]), flat(x[:, :, k:]), flat(labels[:, :, k:]))

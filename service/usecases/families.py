@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from learners.meta import GroupedTasks, MetaLearner, TaskBatch, TaskSampler, mlp
+from learners.meta import GroupedClassTasks, GroupedTasks, MetaLearner, TaskBatch, TaskSampler, mlp
 from metastore.families import (
     FamilyModelRecord,
     FamilyRecord,
@@ -190,8 +190,8 @@ def _samplers(
         if classify:
             n_way, labels = int(settings["n_way"]), prior.y
             return (
-                nets.GroupedClassTasks(x[~val], labels[~val], prior.groups[~val], n_way, shots, query),
-                nets.GroupedClassTasks(x[val], labels[val], prior.groups[val], n_way, shots, query),
+                GroupedClassTasks(x[~val], labels[~val], prior.groups[~val], n_way, shots, query),
+                GroupedClassTasks(x[val], labels[val], prior.groups[val], n_way, shots, query),
             )
         return (
             GroupedTasks(x[~val], y[~val], prior.groups[~val], shots, query),
@@ -270,14 +270,11 @@ def _train_in_chunks(
                     "best_val_loss": learner.best_val_loss_,
                 },
             )
-    # A resumed run that had nothing left to do must end on the best weights too.
-    if getattr(learner, "_best", None) is not None:
-        learner._restore(learner._best)
+    learner.restore_best()  # a resumed run that had nothing left to do must end on them too
 
 
 def _patience_spent(learner: MetaLearner, patience: int | None) -> bool:
-    history = getattr(learner, "history_", None)
-    return patience is not None and bool(history) and learner._stale_validations() >= patience
+    return patience is not None and learner.stale_validations() >= patience
 
 
 def _store_init(

@@ -21,7 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from learners.meta import ANIL, MAML, MetaLearner, MetaSGD, ProtoNet, Reptile, TaskBatch, mlp
+from learners.meta import ANIL, MAML, MetaLearner, MetaSGD, ProtoNet, Reptile, mlp
 from learners.meta.protonet import PrototypeClassifier
 
 ALGORITHMS = ("maml", "fomaml", "reptile", "metasgd", "anil", "protonet")
@@ -183,47 +183,3 @@ def matrix_from_bytes(payload: bytes) -> np.ndarray:
 
 def matrix_hash(matrix: np.ndarray) -> str:
     return hashlib.sha256(matrix_bytes(matrix)).hexdigest()
-
-
-class GroupedClassTasks:
-    """N-way K-shot tasks drawn inside each prior task's own label set (one group = one task).
-
-    A meta-training task picks a group with at least ``n_way`` classes of ``shots + query`` rows,
-    then ``n_way`` of those classes, relabelled 0..n_way-1 in the order drawn: label sets may
-    differ from task to task.
-    """
-
-    def __init__(
-        self, x: np.ndarray, labels: np.ndarray, groups: np.ndarray, n_way: int, shots: int, query: int
-    ) -> None:
-        self.x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
-        self.n_way, self.shots, self.query = n_way, shots, query
-        self._pools: list[list[Tensor]] = []
-        for g in np.unique(groups):
-            in_group = groups == g
-            rows = [np.flatnonzero(in_group & (labels == c)) for c in np.unique(labels[in_group])]
-            rows = [torch.as_tensor(r) for r in rows if len(r) >= shots + query]
-            if len(rows) >= n_way:
-                self._pools.append(rows)
-        if not self._pools:
-            raise ValueError(
-                f"no task has {n_way} classes with shots + query = {shots + query} rows each; "
-                "lower n_way, shots or query, or add bigger tasks"
-            )
-
-    def sample(self, n_tasks: int, generator: torch.Generator) -> TaskBatch:
-        per = self.shots + self.query
-        idx = torch.empty((n_tasks, self.n_way, per), dtype=torch.long)
-        for t in range(n_tasks):
-            pool = self._pools[int(torch.randint(len(self._pools), (1,), generator=generator))]
-            chosen = torch.randperm(len(pool), generator=generator)[: self.n_way].tolist()
-            for j, c in enumerate(chosen):
-                idx[t, j] = pool[c][torch.randperm(len(pool[c]), generator=generator)[:per]]
-        labels = torch.arange(self.n_way).view(1, self.n_way, 1).expand(n_tasks, -1, per)
-        x = self.x[idx]
-
-        def flat(v: Tensor) -> Tensor:
-            return v.reshape(n_tasks, -1, *v.shape[3:])
-
-        k = self.shots
-        return TaskBatch(flat(x[:, :, :k]), flat(labels[:, :, :k]), flat(x[:, :, k:]), flat(labels[:, :, k:]))
