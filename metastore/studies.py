@@ -177,6 +177,10 @@ class StudyStore(abc.ABC):
         """The study's trials in the order they were handed out. Raises: StudyNotFound."""
 
     @abc.abstractmethod
+    def get_trial(self, study_id: int, trial_id: int) -> TrialRecord:
+        """Raises: StudyNotFound, UnknownTrial (no such trial in this study)."""
+
+    @abc.abstractmethod
     def suggest(self, study_id: int, propose: Propose) -> list[TrialRecord]:
         """Store what `propose(study, trials)` returns as new pending trials, under the study's lock.
 
@@ -245,6 +249,11 @@ class SqlStudyStore(StudyStore):
                 raise StudyNotFound(study_id)
             return _trials(s, study_id)
 
+    def get_trial(self, study_id: int, trial_id: int) -> TrialRecord:
+        with self.sessions.scope() as s:
+            row = self._trial_row(s, study_id, trial_id)
+            return _trial(row, s.get_one(m.Configuration, row.configuration_id).values)
+
     def suggest(self, study_id: int, propose: Propose) -> list[TrialRecord]:
         with self.sessions.scope(write=True) as s:
             row = s.scalars(select(m.Study).where(m.Study.id == study_id).with_for_update()).first()
@@ -287,11 +296,7 @@ class SqlStudyStore(StudyStore):
 
     def observe(self, study_id: int, trial_id: int, observation: Observation) -> tuple[TrialRecord, bool]:
         with self.sessions.scope(write=True) as s:
-            if s.get(m.Study, study_id) is None:
-                raise StudyNotFound(study_id)
-            row = s.scalars(select(m.StudyTrial).where(m.StudyTrial.id == trial_id).with_for_update()).first()
-            if row is None or row.study_id != study_id:
-                raise UnknownTrial(trial_id, study_id, None if row is None else row.study_id)
+            row = self._trial_row(s, study_id, trial_id, lock=True)
             values = s.get_one(m.Configuration, row.configuration_id).values
             wanted = {
                 "state": observation.state,
@@ -313,6 +318,15 @@ class SqlStudyStore(StudyStore):
             return _trial(row, values), True
 
     # -- helpers --------------------------------------------------------------------------------
+    def _trial_row(self, s: Session, study_id: int, trial_id: int, lock: bool = False) -> m.StudyTrial:
+        if s.get(m.Study, study_id) is None:
+            raise StudyNotFound(study_id)
+        query = select(m.StudyTrial).where(m.StudyTrial.id == trial_id)
+        row = s.scalars(query.with_for_update() if lock else query).first()
+        if row is None or row.study_id != study_id:
+            raise UnknownTrial(trial_id, study_id, None if row is None else row.study_id)
+        return row
+
     def _configuration_ids(self, s: Session, proposals: list[ProposedTrial]) -> list[int]:
         """Each proposal stored as a configuration of its space (once per canonical hash)."""
         hashes = [config_hash(p.values) for p in proposals]

@@ -1,0 +1,370 @@
+"""Studies: create one, hand out the next configurations (zero-shot, then the meta-learned
+surrogate, random where neither applies), and record results, also as knowledge-base evaluations."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from learners.recommenders.base import LOWER_IS_BETTER, default_metric
+from learners.spaces import FAMILIES, InvalidConfigurationError, UnknownFamilyError, get_space
+from metastore.errors import IdempotencyConflict
+from metastore.records import DatasetRecord, TaskType
+from metastore.sql import config_hash
+from metastore.store import MetaStore
+from metastore.studies import (
+    NewStudy,
+    Observation,
+    ObservationConflict,
+    ProposedTrial,
+    StudyRecord,
+    StudyStore,
+    TrialRecord,
+)
+from service.problems import InvalidRequest
+from service.schemas import EvaluationIn
+from service.schemas_studies import MAX_SUGGESTIONS, ObservationIn, StudyIn
+from service.usecases.recommend import PROTOCOL, RecommenderRegistry, knowledge_base, metrics_for, recommend
+from service.usecases.report import report_evaluations
+
+log = logging.getLogger("warmstart.studies")
+ZERO_SHOT_METHOD = "learned"
+SURROGATE_METHOD = "surrogate/{family}"  # learner_models.method, per family
+
+
+# -- creating ---------------------------------------------------------------------------------
+def create_study(store: MetaStore, studies: StudyStore, body: StudyIn) -> StudyRecord:
+    dataset = store.get_dataset(body.dataset_id)
+    task_type = dataset.task_type
+    metric = body.metric or default_metric(task_type)
+    if metric not in metrics_for(task_type):
+        raise InvalidRequest(
+            f"Metric {metric!r} does not apply to {task_type}; "
+            f"use one of {', '.join(metrics_for(task_type))}."
+        )
+    natural = "minimize" if metric in LOWER_IS_BETTER else "maximize"
+    if body.direction is not None and body.direction != natural:
+        raise InvalidRequest(f"{metric} is to {natural}, not {body.direction}; leave direction out.")
+    if body.space == "auto":
+        families = list(dict.fromkeys(body.families or FAMILIES))
+    elif body.families is not None:
+        raise InvalidRequest("families goes with space=auto; a family's space searches that family only.")
+    else:
+        families = [body.space]
+    for family in families:
+        _space_id(store, family, task_type)  # refuses an unknown family, stores the space once
+    return studies.create_study(
+        NewStudy(
+            dataset_id=dataset.id,
+            task_type=task_type,
+            space=body.space,
+            families=tuple(families),
+            metric=metric,
+            direction=natural,  # type: ignore[arg-type]
+            n_initial=body.n_initial,
+            seed=body.seed,
+            name=body.name,
+        )
+    )
+
+
+def _space_id(store: MetaStore, family: str, task_type: str) -> int:
+    """The stored id of warmstart's current space of `family` (stored on first use)."""
+    try:
+        space = get_space(family, task_type)
+    except UnknownFamilyError as exc:
+        raise InvalidRequest(
+            f"Unknown family {family!r}; choose from {', '.join(FAMILIES)} or auto."
+        ) from exc
+    for s in store.list_search_spaces():
+        if (s.family, s.task_type, s.version) == (family, task_type, str(space.version)):
+            return s.id
+    return store.upsert_search_space(family, task_type, str(space.version), space.to_json()).id  # type: ignore[arg-type]
+
+
+# -- the surrogates -----------------------------------------------------------------------------
+class SurrogateRegistry:
+    """Meta-learned surrogates per (family, task type, metric), loaded from the stored learner
+    models, or meta-trained on the knowledge base on first use and stored as a new version.
+
+    A family the knowledge base has no results for has no surrogate (None); that answer is kept
+    until the knowledge changes. Thread-safe.
+    """
+
+    def __init__(self, store: MetaStore) -> None:
+        self.store = store
+        self._cache: dict[tuple[str, str, str], tuple[Any, str]] = {}
+        self._missing: dict[tuple[str, str, str], str] = {}  # key -> knowledge fingerprint
+        self._lock = threading.Lock()
+
+    def get(self, family: str, task_type: TaskType, metric: str) -> tuple[Any, str] | None:
+        """(surrogate, version), or None when none can be had."""
+        key = (family, task_type, metric)
+        if key in self._cache:
+            return self._cache[key]
+        try:
+            from learners.surrogate import MetaSurrogate, meta_train
+        except ImportError:  # the surrogate package is optional for the rest of the service
+            return None
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+            fingerprint = self.store.knowledge_fingerprint(PROTOCOL)
+            if self._missing.get(key) == fingerprint:
+                return None
+            method = SURROGATE_METHOD.format(family=family)
+            stored = self.store.latest_learner_model(method, task_type, metric)
+            if stored is not None and stored.payload is not None:
+                self._cache[key] = (MetaSurrogate.from_bytes(stored.payload), stored.version)
+                return self._cache[key]
+            try:
+                kb, _, _ = knowledge_base(self.store, task_type, metric)
+            except InvalidRequest:
+                kb = None
+            if kb is None or family not in kb.families:
+                self._missing[key] = fingerprint
+                return None
+            started = time.perf_counter()
+            surrogate = meta_train(kb, family, seed=0)
+            seconds = time.perf_counter() - started
+            version = f"surrogate-{family}-{task_type}-{metric}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+            facts = {"datasets": kb.n_datasets, "fit_seconds": round(seconds, 3)}
+            self.store.save_learner_model(
+                method, task_type, metric, version, fingerprint, surrogate.to_bytes(), facts
+            )
+            log.info("meta-trained the %s surrogate in %.1f s (%s)", family, seconds, version)
+            self._cache[key] = (surrogate, version)
+            return self._cache[key]
+
+
+# -- suggesting ---------------------------------------------------------------------------------
+@dataclass
+class _Plan:
+    """What a suggest call prepared before taking the study's lock (reads, model loading)."""
+
+    study: StudyRecord
+    spaces: dict[str, int]
+    zero_shot: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    zero_shot_version: str | None = None
+    surrogates: dict[str, tuple[Any, str]] = field(default_factory=dict)
+
+
+def suggest(
+    store: MetaStore,
+    studies: StudyStore,
+    recommenders: RecommenderRegistry,
+    surrogates: SurrogateRegistry,
+    study_id: int,
+    n: int,
+) -> dict[str, Any]:
+    """The answer of POST /v1/studies/{id}/suggest: `n` new trials, none handed out before."""
+    if not 1 <= n <= MAX_SUGGESTIONS:
+        raise InvalidRequest(f"n must be between 1 and {MAX_SUGGESTIONS}, not {n}.")
+    study = studies.get_study(study_id)
+    plan = _plan(store, recommenders, surrogates, study, n)
+    trials = studies.suggest(study_id, lambda s, t: _propose(plan, s, t, n))
+    return {
+        "study_id": study_id,
+        "suggestions": trials,
+        "zero_shot_version": plan.zero_shot_version,
+        "surrogate_versions": {f: v for f, (_, v) in plan.surrogates.items()},
+    }
+
+
+def _plan(
+    store: MetaStore,
+    recommenders: RecommenderRegistry,
+    surrogates: SurrogateRegistry,
+    study: StudyRecord,
+    n: int,
+) -> _Plan:
+    dataset = store.get_dataset(study.dataset_id)
+    plan = _Plan(study, {f: _space_id(store, f, study.task_type) for f in study.families})
+    if study.n_trials < study.n_initial:
+        # Enough picks to skip the ones pending or observed already, whatever other workers took.
+        plan.zero_shot, plan.zero_shot_version = _zero_shot(recommenders, dataset, study, study.n_initial + n)
+    if study.n_trials + n > study.n_initial:
+        for family in study.families:
+            got = surrogates.get(family, study.task_type, study.metric)  # type: ignore[arg-type]
+            if got is not None:
+                plan.surrogates[family] = got
+    return plan
+
+
+def _zero_shot(
+    recommenders: RecommenderRegistry, dataset: DatasetRecord, study: StudyRecord, k: int
+) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
+    try:
+        answer = recommend(recommenders, dataset, k, ZERO_SHOT_METHOD, study.metric, list(study.families))
+    except InvalidRequest as exc:  # no knowledge yet for this task type or these families
+        log.info("study %d: no zero-shot picks (%s); sampling at random", study.id, exc.detail)
+        return [], None
+    picks = [(p["family"], p["hyperparameters"]) for p in answer["recommendations"]]
+    return picks, answer["model_version"]
+
+
+class _Proposals:
+    """The proposals of one suggest call, never a configuration the study holds already."""
+
+    def __init__(self, plan: _Plan, trials: list[TrialRecord]) -> None:
+        self.plan = plan
+        self.task_type = plan.study.task_type
+        self.taken = {(t.family, config_hash(t.hyperparameters)) for t in trials}
+        self.items: list[ProposedTrial] = []
+
+    def add(
+        self, family: str, values: dict[str, Any], source: str, version: str | None = None, **extra: Any
+    ) -> bool:
+        if family not in self.plan.spaces:
+            return False
+        try:
+            values = get_space(family, self.task_type).validate(values)
+        except InvalidConfigurationError as exc:
+            log.warning("study %d: skipped an invalid %s proposal: %s", self.plan.study.id, source, exc)
+            return False
+        key = (family, config_hash(values))
+        if key in self.taken:
+            return False
+        self.taken.add(key)
+        self.items.append(ProposedTrial(self.plan.spaces[family], family, values, source, version, **extra))
+        return True
+
+
+def _propose(plan: _Plan, study: StudyRecord, trials: list[TrialRecord], n: int) -> list[ProposedTrial]:
+    """Runs under the study's lock: it sees every pending trial, so nothing is proposed twice."""
+    out = _Proposals(plan, trials)
+    for family, values in plan.zero_shot:
+        if len(out.items) >= n or len(trials) + len(out.items) >= study.n_initial:
+            break
+        out.add(family, values, "zero_shot", plan.zero_shot_version)
+    if len(out.items) < n and plan.surrogates:
+        for s in _surrogate_suggestions(plan, study, trials, out.items, n - len(out.items)):
+            if len(out.items) >= n:
+                break
+            out.add(
+                s.family,
+                s.config,
+                "surrogate",
+                plan.surrogates[s.family][1],
+                acquisition=s.acquisition,
+                predicted_mean=s.mean,
+                predicted_std=s.std,
+            )
+    _fill_at_random(out, study, len(trials), n)
+    return out.items
+
+
+def _surrogate_suggestions(
+    plan: _Plan, study: StudyRecord, trials: list[TrialRecord], chosen: list[ProposedTrial], n: int
+) -> list[Any]:
+    from learners.surrogate import suggest as surrogate_suggest
+
+    families = set(plan.surrogates)
+    sign = 1.0 if study.direction == "maximize" else -1.0  # the surrogate maximises
+    observations = [
+        (t.family, t.hyperparameters, None if t.score is None else sign * t.score)
+        for t in trials
+        if t.state != "pending" and t.family in families
+    ]
+    pending = [(t.family, t.hyperparameters) for t in trials if t.state == "pending" and t.family in families]
+    pending += [(p.family, p.values) for p in chosen if p.family in families]
+    cold = [(f, v) for f, v in plan.zero_shot if f in families]
+    try:
+        return surrogate_suggest(
+            {f: s for f, (s, _) in plan.surrogates.items()},
+            observations,
+            n,
+            pending=pending,
+            cold_start=cold,
+            seed=study.seed + len(trials),
+        )
+    except ValueError as exc:
+        log.warning("study %d: the surrogate could not propose (%s); sampling at random", study.id, exc)
+        return []
+
+
+def _fill_at_random(out: _Proposals, study: StudyRecord, start: int, n: int) -> None:
+    """Each family's library default first, then seeded random points, round robin over families."""
+    families = list(out.plan.spaces)
+    attempt = 0
+    while len(out.items) < n and attempt < 50 * n:
+        family = families[(start + attempt) % len(families)]
+        space = get_space(family, study.task_type)
+        if not out.add(family, space.default(), "random"):
+            space.configspace.seed(study.seed * 100_003 + start * 101 + attempt)
+            out.add(family, space.to_dict(space.configspace.sample_configuration()), "random")
+        attempt += 1
+
+
+# -- observing ----------------------------------------------------------------------------------
+def observe(
+    store: MetaStore, studies: StudyStore, study_id: int, body: ObservationIn
+) -> tuple[TrialRecord, bool]:
+    """Record a trial's result in the study and, as an evaluation, in the knowledge base.
+
+    Both writes are idempotent under a key made of the study and trial, so a resend (after a lost
+    answer, or a crash between the two writes) stores each once; a different result is refused.
+    """
+    study = studies.get_study(study_id)
+    trial = studies.get_trial(study_id, body.trial_id)
+    metrics = {k: v for k, v in body.metrics.items() if v is not None}
+    if body.score is not None:
+        if metrics.get(study.metric, body.score) != body.score:
+            raise InvalidRequest(
+                f"score {body.score} and metrics.{study.metric} {metrics[study.metric]} disagree; send one."
+            )
+        metrics[study.metric] = body.score
+    score = metrics.get(study.metric)
+    if body.status == "ok" and score is None:
+        raise InvalidRequest(
+            f"A successful trial needs the study's metric {study.metric!r}: send score, or "
+            f"metrics.{study.metric}; report a failure with status=failed."
+        )
+    item = EvaluationIn(
+        dataset_id=study.dataset_id,
+        configuration_id=trial.configuration_id,
+        protocol=body.protocol,
+        metrics=metrics,
+        status=body.status,
+        fit_time=body.fit_time,
+        predict_time=body.predict_time,
+        error=body.error,
+        source="study",
+    )
+    try:
+        [stored] = report_evaluations(store, [item], f"study-{study_id}-trial-{trial.id}")
+    except IdempotencyConflict as exc:
+        raise ObservationConflict(trial.id) from exc
+    state = "ok" if body.status == "ok" else "failed"
+    return studies.observe(
+        study_id,
+        trial.id,
+        Observation(
+            state=state,  # type: ignore[arg-type]
+            score=score if state == "ok" else None,
+            metrics=metrics,
+            fit_time=body.fit_time,
+            error=body.error,
+            evaluation_id=stored.record.id,
+        ),
+    )
+
+
+# -- reading --------------------------------------------------------------------------------------
+def trajectory(
+    study: StudyRecord, trials: Sequence[TrialRecord]
+) -> tuple[list[tuple[TrialRecord, float | None]], TrialRecord | None]:
+    """Each trial with the best score up to it, and the best trial (the first of equals)."""
+    sign = 1.0 if study.direction == "maximize" else -1.0
+    best: TrialRecord | None = None
+    out = []
+    for t in trials:
+        if t.score is not None and (best is None or sign * t.score > sign * best.score):  # type: ignore[operator]
+            best = t
+        out.append((t, None if best is None else best.score))
+    return out, best
