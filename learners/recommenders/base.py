@@ -425,24 +425,42 @@ class Recommender(abc.ABC):
         span = np.where(self.mf_max_ > self.mf_min_, self.mf_max_ - self.mf_min_, 1.0)
         return np.clip((matrix - self.mf_min_) / span, -1.0, 2.0)
 
-    def _scaled_kb(self) -> np.ndarray:
-        # derived from fitted state, so computed once per process rather than saved
+    def _scaled_kb(self) -> tuple[np.ndarray, np.ndarray]:
+        """The KB's scaled meta-features with NaN as 0, and the mask of present values (1/0).
+
+        Derived from fitted state, so computed once per process rather than saved.
+        """
         if getattr(self, "_scaled_cache", None) is None:
-            self._scaled_cache = self.scaled(self.kb_.metafeatures)
+            scaled = self.scaled(self.kb_.metafeatures)
+            present = ~np.isnan(scaled)
+            self._scaled_cache = (
+                np.ascontiguousarray(np.where(present, scaled, 0.0)),
+                np.ascontiguousarray(present, dtype=np.float64),
+            )
         return self._scaled_cache
 
-    def similarity(self, x: np.ndarray) -> np.ndarray:
-        """1 - mean absolute difference of min-max scaled meta-features to every KB dataset."""
-        a, b = self._scaled_kb(), self.scaled(x[None, :])
-        diff = np.abs(a - b)
-        shared = ~np.isnan(diff)
+    def mean_l1_distance(self, x: np.ndarray) -> np.ndarray:
+        """Mean absolute difference of min-max scaled meta-features to every KB dataset, over the
+        meta-features both sides have (inf where none is shared)."""
+        values, present = self._scaled_kb()
+        b = self.scaled(x[None, :])[0]
+        cols = np.flatnonzero(~np.isnan(b))
+        # three passes over the (datasets x features present) block, no NaN bookkeeping per request
+        diff = np.abs(values[:, cols] - b[cols])
+        mask = present[:, cols]
+        diff *= mask
+        total, shared = diff.sum(axis=1), mask.sum(axis=1)
         with np.errstate(all="ignore"):
-            mean = np.where(shared, diff, 0.0).sum(axis=1) / shared.sum(axis=1)
-        return np.clip(1.0 - np.nan_to_num(mean, nan=1.0), 0.0, 1.0)
+            return np.where(shared > 0, total / shared, np.inf)
+
+    def similarity(self, x: np.ndarray) -> np.ndarray:
+        """1 - mean absolute difference of min-max scaled meta-features to every KB dataset
+        (0 for a dataset that shares no meta-feature)."""
+        return np.clip(1.0 - self.mean_l1_distance(x), 0.0, 1.0)
 
     def _support(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sim = self.similarity(x)
-        return np.argsort(-sim, kind="stable")[:SUPPORT_SIZE], sim
+        return top_indices(sim, SUPPORT_SIZE), sim
 
     def _record(self, j: int, expected: float, unc: float, seconds: float,
                 support: tuple[np.ndarray, np.ndarray]) -> Recommendation:
@@ -502,6 +520,17 @@ class Recommender(abc.ABC):
             setattr(self, k, v)
         for k, v in arrays.items():
             setattr(self, k, v)
+
+
+def top_indices(values: np.ndarray, m: int) -> np.ndarray:
+    """Indices of the m largest values, largest first, ties by index: what
+    ``np.argsort(-values, kind="stable")[:m]`` gives, in O(n) instead of O(n log n)."""
+    n = len(values)
+    if m >= n:
+        return np.argsort(-values, kind="stable")
+    kth = np.partition(values, n - m)[n - m]  # the m-th largest
+    candidates = np.flatnonzero(values >= kth)  # ascending index: ties keep index order below
+    return candidates[np.argsort(-values[candidates], kind="stable")][:m]
 
 
 def fingerprint(kb: KnowledgeBase, params: Mapping[str, Any]) -> str:

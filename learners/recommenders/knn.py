@@ -7,15 +7,6 @@ import numpy as np
 from learners.recommenders.base import KnowledgeBase, Recommender
 
 
-def l1_distances(train: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Mean L1 distance over the meta-features both sides have (inf where none is shared)."""
-    diff = np.abs(train - query[None, :])
-    shared = ~np.isnan(diff)
-    with np.errstate(all="ignore"):
-        out = np.where(shared, diff, 0.0).sum(axis=1) / shared.sum(axis=1)
-    return np.where(shared.any(axis=1), out, np.inf)
-
-
 class KnnRecommender(Recommender):
     """Nearest datasets first; each contributes its best configuration, duplicates skipped.
 
@@ -35,8 +26,7 @@ class KnnRecommender(Recommender):
 
     def neighbours(self, x: np.ndarray) -> np.ndarray:
         """KB dataset indices by L1 distance on min-max scaled meta-features, nearest first."""
-        dist = l1_distances(self._scaled_kb(), self.scaled(x[None, :])[0])
-        return np.argsort(dist, kind="stable")
+        return np.argsort(self.mean_l1_distance(x), kind="stable")
 
     def _rank(self, x: np.ndarray, allowed: np.ndarray, k: int, times: np.ndarray,
               budget: float | None) -> list[tuple[int, float, float]]:

@@ -255,9 +255,29 @@ class LearnedRecommender(Recommender):
         return members.mean(axis=0), members.std(axis=0)
 
     def _member_scores(self, x: np.ndarray) -> np.ndarray:
-        z = MetaFeatureScaler(self.mf_mean_, self.mf_std_).transform(x[None, :])
-        with single_thread():
-            return np.stack([self._predict(net, z)[0] for net in self.members_])
+        z = torch.as_tensor(MetaFeatureScaler(self.mf_mean_, self.mf_std_).transform(x[None, :]),
+                            dtype=torch.float32)
+        with single_thread(), torch.no_grad():
+            return np.stack([
+                (bias + (net.dataset(z) @ towers.T)[0] / towers.shape[1] ** 0.5).numpy()
+                for net, (bias, towers) in zip(self.members_, self._config_sides(), strict=True)
+            ]).astype(float)
+
+    def _config_sides(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per member, the configuration tower's output, which does not depend on the dataset:
+        (prior + bias per configuration, embeddings). Computed once per fitted model, so a
+        request runs only the small dataset tower and one matrix-vector product per member."""
+        cached = getattr(self, "_config_cache", None)
+        if cached is None or cached[0] is not self.members_:
+            cfg = torch.as_tensor(self.cfg_, dtype=torch.float32)
+            prior = torch.as_tensor(self.prior_, dtype=torch.float32)
+            sides = []
+            with single_thread(), torch.no_grad():
+                for net in self.members_:
+                    g = net.config(cfg)
+                    sides.append((prior + g[:, -1], g[:, :-1].contiguous()))
+            cached = self._config_cache = (self.members_, sides)
+        return cached[1]
 
     def _scenarios(self, x: np.ndarray, members: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -281,10 +301,14 @@ class LearnedRecommender(Recommender):
         best-of-k selection hedge across families. Seeded, so recommendations are repeatable."""
         if self.family_noise <= 0:
             return np.zeros((n, len(self.kb_.families)))
-        fams = sorted(set(self.kb_.families))
-        of = np.array([fams.index(f) for f in self.kb_.families])
-        rng = np.random.default_rng(self.seed)
-        return rng.normal(0.0, self.family_noise, (n, len(fams)))[:, of]
+        cache = getattr(self, "_shift_cache", None)  # seeded, so the same every request
+        if cache is None or cache[0] is not self.kb_ or cache[1] != n:
+            fams = sorted(set(self.kb_.families))
+            of = np.array([fams.index(f) for f in self.kb_.families])
+            rng = np.random.default_rng(self.seed)
+            shifts = rng.normal(0.0, self.family_noise, (n, len(fams)))[:, of]
+            cache = self._shift_cache = (self.kb_, n, shifts)
+        return cache[2]
 
     def _caps(self, k: int, times: np.ndarray, allowed: np.ndarray,
               budget: float | None) -> np.ndarray:

@@ -20,18 +20,19 @@ router = APIRouter(prefix="/v1", tags=["recommendations"])
 async def recommendations(
     body: RecommendationRequest, request: Request, store: StoreDep, _: ReadKey
 ) -> RecommendationsOut:
-    dataset = await run_in_threadpool(store.get_dataset, body.dataset_id)
-    answer = await run_in_threadpool(
-        recommend,
-        request.app.state.recommenders,
-        dataset,
-        body.k,
-        body.method,
-        body.metric,
-        body.families,
-        body.time_budget_s,
-    )
-    return RecommendationsOut.model_validate(answer)
+    def answer() -> dict:  # one trip to the thread pool: the dataset read and the ranking
+        dataset = store.get_dataset(body.dataset_id)
+        return recommend(
+            request.app.state.recommenders,
+            dataset,
+            body.k,
+            body.method,
+            body.metric,
+            body.families,
+            body.time_budget_s,
+        )
+
+    return RecommendationsOut.model_validate(await run_in_threadpool(answer))
 
 
 @router.get("/learner-models", response_model=list[LearnerModelOut], summary="Stored fitted recommenders")

@@ -108,6 +108,7 @@ class RecommenderRegistry:
         self._cache: dict[tuple[str, str, str], Fitted] = {}
         self._lock = threading.Lock()
         self._fingerprint: tuple[float, str] | None = None
+        self._latest: tuple[float, dict[tuple[str, str, str], str]] | None = None
 
     def fingerprint(self) -> str:
         now = time.monotonic()
@@ -131,8 +132,19 @@ class RecommenderRegistry:
             return fitted
 
     def _newer_stored(self, cached: Fitted, key: tuple[str, str, str]) -> bool:
-        models = [m for m in self.store.list_learner_models() if (m.method, m.task_type, m.metric) == key]
-        return bool(models) and models[0].version != cached.version
+        latest = self._latest_versions().get(key)
+        return latest is not None and latest != cached.version
+
+    def _latest_versions(self) -> dict[tuple[str, str, str], str]:
+        """The newest stored model version per (method, task type, metric), read at most once per
+        FINGERPRINT_TTL_S: a newly fitted model is picked up within that window."""
+        now = time.monotonic()
+        if self._latest is None or now - self._latest[0] > self.FINGERPRINT_TTL_S:
+            versions: dict[tuple[str, str, str], str] = {}
+            for m in self.store.list_learner_models():  # newest first
+                versions.setdefault((m.method, m.task_type, m.metric), m.version)
+            self._latest = (now, versions)
+        return self._latest[1]
 
     def _load_or_fit(self, method: str, task_type: TaskType, metric: str, fingerprint: str) -> Fitted:
         kb, datasets, configs = knowledge_base(self.store, task_type, metric)

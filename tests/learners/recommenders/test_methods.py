@@ -18,6 +18,7 @@ from learners.recommenders import (
     make,
 )
 from learners.recommenders.evaluation import regret_curve
+from learners.recommenders.learned import MetaFeatureScaler
 from learners.recommenders.portfolio import greedy_portfolio
 from tests.learners.recommenders.conftest import FAST_LEARNED
 
@@ -198,3 +199,34 @@ def test_family_noise_spreads_the_picks_over_more_families(kb):
                              for i in range(0, 40, 4)])
               for name, rec in (("plain", plain), ("hedged", hedged))}
     assert spread["hedged"] > spread["plain"]
+
+
+def test_learned_request_path_equals_the_full_network(all_fitted, kb):
+    """The served path caches the configuration tower; it must score exactly as the network does."""
+    rec = all_fitted["learned"]
+    x = kb.metafeatures[3]
+    z = MetaFeatureScaler(rec.mf_mean_, rec.mf_std_).transform(x[None, :])
+    full = np.stack([rec._predict(net, z)[0] for net in rec.members_])
+    np.testing.assert_allclose(rec._member_scores(x), full, rtol=1e-5, atol=1e-6)
+
+
+def test_similarity_equals_the_nan_aware_reference(all_fitted, kb):
+    rec = all_fitted["knn"]
+    rng = np.random.default_rng(0)
+    x = kb.metafeatures[5].copy()
+    x[rng.choice(len(x), 2, replace=False)] = np.nan  # the query lacks some meta-features
+    a, b = rec.scaled(kb.metafeatures), rec.scaled(x[None, :])
+    diff = np.abs(a - b)
+    shared = ~np.isnan(diff)
+    reference = 1.0 - np.where(shared, diff, 0.0).sum(axis=1) / shared.sum(axis=1)
+    np.testing.assert_allclose(rec.similarity(x), np.clip(reference, 0.0, 1.0), atol=1e-12)
+    nothing = np.full_like(x, np.nan)
+    assert (rec.similarity(nothing) == 0.0).all()
+
+
+@pytest.mark.parametrize("m", [1, 3, 10, 50])
+def test_top_indices_is_the_stable_argsort_prefix(m):
+    from learners.recommenders.base import top_indices
+
+    values = np.random.default_rng(m).integers(0, 5, 40).astype(float)  # many ties
+    np.testing.assert_array_equal(top_indices(values, m), np.argsort(-values, kind="stable")[:m])
