@@ -2,66 +2,24 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from fastapi.testclient import TestClient
 
 from metastore import schema
-from metastore.records import MetaFeatureVector, NewDataset, NewEvaluation
 from metastore.session import make_engine
 from metastore.sql import SqlMetaStore
 from service.app import create_app
-from service.usecases.kb import register_pools
-from service.usecases.recommend import PROTOCOL
 from tests.service.conftest import make_settings
-
-FAMILIES = ["knn", "linear"]
+from tests.service.studies_support import FAMILIES, build_regression_kb
 
 
 @pytest.fixture(scope="module")
 def kb_store(tmp_path_factory) -> SqlMetaStore:
-    """Eight regression datasets; knn wins on the large ones, linear on the small ones."""
     url = f"sqlite+pysqlite:///{tmp_path_factory.mktemp('kb') / 'm.sqlite'}"
     engine = make_engine(url)
     schema.upgrade(engine)
     store = SqlMetaStore(engine)
-    pools = register_pools(store, FAMILIES, ["regression"])
-    for i in range(8):
-        rows = 100 * 2**i
-        mf = {
-            "nr_inst": float(rows),
-            "nr_attr": 5.0 + i,
-            "log_nr_inst": math.log(rows),
-            "skewness.mean": i / 3,
-        }
-        record, _ = store.add_dataset(
-            NewDataset(
-                f"d{i}",
-                f"{i:064x}",
-                "regression",
-                "y",
-                rows,
-                5 + i,
-                {"a": "numeric"},
-                origin_group=f"g{i % 4}",
-                metafeatures=MetaFeatureVector("1.0", mf),
-            )
-        )
-        evals = []
-        for j, ((_, family, _name), cid) in enumerate(sorted(pools.ids.items())):
-            bonus = 0.3 if (family == "knn") == (i >= 4) else 0.0
-            evals.append(
-                NewEvaluation(
-                    record.id,
-                    cid,
-                    PROTOCOL,
-                    {"r2": 0.5 + bonus + (j * 37 % 100) / 1000, "rmse": 1.0 - bonus},
-                    fit_time=0.01 * (i + 1),
-                    idempotency_key=f"t:{record.id}:{cid}",
-                )
-            )
-        store.import_evaluations(evals)
+    build_regression_kb(store)
     return store
 
 
