@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +14,21 @@ from service.cli import CliError, JsonFlag, emit, settings, store_from_settings
 
 UrlOpt = Annotated[
     str | None, typer.Option("--url", help="A remote service (default: the embedded metastore).")
+]
+
+
+class OnUnavailable(StrEnum):
+    fail = "fail"
+    defaults = "defaults"
+
+
+OnUnavailableOpt = Annotated[
+    OnUnavailable,
+    typer.Option(
+        "--on-unavailable",
+        help="When the service is unreachable or answers 503: fail (exit 1), or carry on with the "
+        "library defaults (recommend) / skip the report (evaluate), say so on stderr and exit 0.",
+    ),
 ]
 
 
@@ -27,6 +43,11 @@ def evaluate_cmd(
     report: Annotated[
         str | None, typer.Option("--report", help="Send the results to this service URL.")
     ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Also write the results here (JSON that `warmstart report` reads), first."),
+    ] = None,
+    on_unavailable: OnUnavailableOpt = OnUnavailable.fail,
     url: UrlOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -34,9 +55,11 @@ def evaluate_cmd(
     from learners.evaluate import SWEEP_PROTOCOL
     from service.usecases.ingest import parse_table, parse_task_type, prepare
     from service.usecases.train import train_configs
+    from warmstart.results import SCHEMA_VERSION
 
-    ids = list(config or []) + _ids_from(configs_from)
-    if not ids:
+    given = _configs_in(configs_from)
+    ids = list(config or [])
+    if not ids and not given:
         raise CliError("name configurations with --config ID (repeat) or --configs-from recommend.json")
     cfg = settings()
     raw = file.read_bytes()
@@ -44,42 +67,62 @@ def evaluate_cmd(
         parse_table(file.name, raw).frame, target, parse_task_type(task_type), cfg.min_rows, cfg.max_columns
     )
     remote = url or report
-    configs = _remote_configs(remote, ids) if remote else _local_configs(ids)
-    results = train_configs(prepared, configs, SWEEP_PROTOCOL)
-    reported = _report(report, file, target, prepared, results, SWEEP_PROTOCOL.id) if report else None
-    out = {
+    looked_up = (_remote_configs(remote, ids) if remote else _local_configs(ids)) if ids else []
+    results = train_configs(prepared, looked_up + given, SWEEP_PROTOCOL)
+    out: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
         "dataset": {
             "file": str(file),
+            "target": target,
             "task_type": prepared.task_type,
             "n_rows": len(prepared.X),
             "content_hash": prepared.content_hash,
         },
         "protocol": SWEEP_PROTOCOL.id,
+        "source": "cli-evaluate",
         "results": [asdict(r) for r in results],
-        "reported": reported,
+        "reported": None,
     }
+    if output is not None:
+        output.write_text(json.dumps(out, indent=2))
+    if report:
+        out["reported"] = _report(report, out, output, on_unavailable)
     main_metric = "accuracy" if prepared.task_type == "classification" else "r2"
     lines = [f"{'config':>7} {'family':<14} {'status':<8} {main_metric:>9} {'fit s':>7}"]
     for r in results:
         value = r.metrics.get(main_metric)
         lines.append(
-            f"{r.configuration_id:>7} {r.family:<14} {r.status:<8} "
+            f"{r.configuration_id or '-':>7} {r.family:<14} {r.status:<8} "
             f"{'-' if value is None else f'{value:.4f}':>9} {r.fit_time or 0:>7.3f}"
         )
-    if reported:
+    reported = out["reported"]
+    if reported and not reported.get("skipped"):
         lines.append(
             f"reported {reported['created']} new result(s) for dataset {reported['dataset_id']} to {report}"
         )
     emit(out, as_json, "\n".join(lines))
 
 
-def _ids_from(path: Path | None) -> list[int]:
+def _configs_in(path: Path | None) -> list[Any]:
+    """The configurations of a `warmstart recommend --json` answer, trained as they stand there
+    (family and hyperparameters), so that no service is needed to look them up."""
+    from service.usecases.train import ConfigToTrain
+
     if path is None:
         return []
     try:
         doc = json.loads(path.read_text())
-        return [int(r["configuration_id"]) for r in doc["recommendations"]]
-    except (ValueError, KeyError, TypeError) as exc:
+        return [
+            ConfigToTrain(
+                r.get("configuration_id"),
+                r["family"],
+                dict(r["hyperparameters"]),
+                r.get("name"),
+                doc.get("task_type"),
+            )
+            for r in doc["recommendations"]
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CliError(f"{path} is not the JSON of `warmstart recommend --json` ({exc})") from exc
 
 
@@ -108,13 +151,27 @@ def _remote_configs(url: str, ids: list[int]):  # type: ignore[no-untyped-def]
         return out
 
 
-def _report(url: str, file: Path, target: str, prepared, results, protocol: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    from warmstart.client import WarmstartClient
+def _report(
+    url: str, out: dict[str, Any], output: Path | None, on_unavailable: OnUnavailable
+) -> dict[str, Any]:
+    """Send the results like `warmstart report` would (same idempotency keys, so a later resend of
+    the --output file stores nothing twice); with --on-unavailable=defaults an outage skips it."""
+    from warmstart.client import ServiceUnavailable, WarmstartClient
+    from warmstart.results import ResultsFile
 
-    with WarmstartClient(url) as client:
-        dataset = client.upload_dataset(file, target, task_type=prepared.task_type)
-        answer = client.report_evaluations([r.report(dataset["id"], protocol) for r in results])
-    return {"dataset_id": dataset["id"], "created": answer["created"], "replayed": answer["replayed"]}
+    try:
+        with WarmstartClient(url) as client:
+            return client.report_results(ResultsFile.model_validate(out))
+    except ServiceUnavailable as exc:
+        resend = f"`warmstart report {output} --url {url}`" if output else "rerun with --output FILE"
+        if on_unavailable is not OnUnavailable.defaults:
+            raise CliError(f"the results were not reported: {exc} (to resend them: {resend})") from exc
+        _warn(f"the service is unavailable ({exc}); report skipped; to send the results later: {resend}")
+        return {"skipped": str(exc)}
+
+
+def _warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)
 
 
 def recommend_cmd(
@@ -132,20 +189,21 @@ def recommend_cmd(
         float | None, typer.Option("--time-budget", min=0.001, help="Total fit seconds.")
     ] = None,
     task_type: Annotated[str | None, typer.Option(help="classification or regression.")] = None,
+    on_unavailable: OnUnavailableOpt = OnUnavailable.fail,
     url: UrlOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Recommend the configurations to train first on FILE (stores the dataset, as an upload does)."""
-    if url:
-        from warmstart.client import WarmstartClient
+    from metastore.errors import StoreUnavailable
+    from warmstart.client import ServiceUnavailable
 
-        with WarmstartClient(url) as client:
-            dataset = client.upload_dataset(file, target, task_type=task_type)
-            answer = client.recommend(
-                dataset["id"], k=k, method=method, metric=metric, families=families, time_budget_s=time_budget
-            )
-    else:
-        answer = _local_recommend(file, target, task_type, k, method, metric, families, time_budget)
+    try:
+        answer = _recommend(file, target, task_type, k, method, metric, families, time_budget, url)
+    except (ServiceUnavailable, StoreUnavailable) as exc:
+        if on_unavailable is not OnUnavailable.defaults:
+            raise
+        answer = library_defaults(file, target, task_type, k, metric, families, time_budget, str(exc))
+        _warn(f"{exc}; recommending the library defaults instead (--on-unavailable=defaults)")
     lines = [f"{answer['method']} ({answer['model_version']}), metric {answer['metric']}:"]
     lines.append(
         f"{'#':>2} {'config':>7} {'family':<14} {'expected':>8} {'+-':>6} {'fit s':>7}  similar datasets"
@@ -155,10 +213,74 @@ def recommend_cmd(
             f"{s['name']} ({s['similarity']:.2f})" for s in r["explanation"]["similar_datasets"][:2]
         )
         lines.append(
-            f"{r['rank']:>2} {r['configuration_id']:>7} {r['family']:<14} {r['expected_score']:>8.3f} "
-            f"{r['uncertainty']:>6.3f} {r['predicted_fit_time']:>7.3f}  {similar}"
+            f"{r['rank']:>2} {r['configuration_id'] or '-':>7} {r['family']:<14} "
+            f"{_num(r['expected_score'], 8)} {_num(r['uncertainty'], 6)} {_num(r['predicted_fit_time'], 7)}"
+            f"  {similar}"
         )
     emit(answer, as_json, "\n".join(lines))
+
+
+def _num(value: float | None, width: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.3f}"
+
+
+def _recommend(file, target, task_type, k, method, metric, families, time_budget, url):  # type: ignore[no-untyped-def]
+    if not url:
+        return _local_recommend(file, target, task_type, k, method, metric, families, time_budget)
+    from warmstart.client import WarmstartClient
+
+    with WarmstartClient(url) as client:
+        dataset = client.upload_dataset(file, target, task_type=task_type)
+        return client.recommend(
+            dataset["id"], k=k, method=method, metric=metric, families=families, time_budget_s=time_budget
+        )
+
+
+def library_defaults(  # type: ignore[no-untyped-def]
+    file: Path, target, task_type, k: int, metric, families, time_budget, reason: str
+) -> dict[str, Any]:
+    """What to train without the service: each family's library default, in the shape of a
+    recommendation answer (no stored configuration, no expected score), marked as a fallback."""
+    from learners.recommenders.base import default_metric
+    from learners.spaces import FAMILIES, get_space
+    from service.usecases.ingest import parse_table, parse_task_type, prepare
+
+    unknown = sorted(set(families or []) - set(FAMILIES))
+    if unknown:
+        raise CliError(f"unknown famil(ies) {unknown}; known: {', '.join(FAMILIES)}")
+    cfg = settings()
+    prepared = prepare(
+        parse_table(file.name, file.read_bytes()).frame,
+        target,
+        parse_task_type(task_type),
+        cfg.min_rows,
+        cfg.max_columns,
+    )
+    chosen = list(dict.fromkeys(families or FAMILIES))[:k]  # the order the user named them in
+    return {
+        "dataset_id": None,
+        "task_type": prepared.task_type,
+        "method": "defaults",
+        "model_version": "library-defaults",
+        "metric": metric or default_metric(prepared.task_type),
+        "k": k,
+        "time_budget_s": time_budget,
+        "recommendations": [
+            {
+                "rank": rank,
+                "configuration_id": None,
+                "family": family,
+                "hyperparameters": get_space(family, prepared.task_type).default(),
+                "expected_score": None,
+                "uncertainty": None,
+                "predicted_fit_time": None,
+                "explanation": {"similar_datasets": []},
+            }
+            for rank, family in enumerate(chosen, start=1)
+        ],
+        "fallback": "defaults",
+        "reason": reason,
+    }
 
 
 def _local_recommend(file, target, task_type, k, method, metric, families, time_budget):  # type: ignore[no-untyped-def]

@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from warmstart.results import ResultsDataset, ResultsFile, load_results
+
 DEFAULT_URL = "http://127.0.0.1:8000"
 RETRY_STATUSES = {502, 503, 504}
 
@@ -33,7 +35,8 @@ class ServiceUnavailable(ApiError):
 
 
 class WarmstartClient:
-    """Talks to a warmstart service. URL and key default to WARMSTART_URL and WARMSTART_API_KEY.
+    """Talks to a warmstart service. URL and key default to WARMSTART_URL and WARMSTART_API_KEY;
+    timeout (seconds) and retries to WARMSTART_TIMEOUT and WARMSTART_RETRIES, else 30 and 4.
 
     Idempotent writes (evaluation reports) carry an Idempotency-Key made here, so that a retry
     after a lost answer stores the result once.
@@ -43,16 +46,17 @@ class WarmstartClient:
         self,
         url: str | None = None,
         api_key: str | None = None,
-        timeout: float = 30.0,
-        retries: int = 4,
+        timeout: float | None = None,
+        retries: int | None = None,
         backoff: float = 0.5,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = (url or os.environ.get("WARMSTART_URL") or DEFAULT_URL).rstrip("/")
         key = api_key or os.environ.get("WARMSTART_API_KEY")
         headers = {"X-API-Key": key} if key else {}
-        self.retries = retries
+        self.retries = retries if retries is not None else int(os.environ.get("WARMSTART_RETRIES", 4))
         self.backoff = backoff
+        timeout = timeout if timeout is not None else float(os.environ.get("WARMSTART_TIMEOUT", 30.0))
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
 
     def close(self) -> None:
@@ -128,6 +132,18 @@ class WarmstartClient:
     def delete_dataset(self, dataset_id: int) -> None:
         self._request("DELETE", f"/v1/datasets/{dataset_id}")
 
+    def find_dataset(self, content_hash: str) -> dict[str, Any] | None:
+        """The stored dataset with this fingerprint (content hash), or None."""
+        offset = 0
+        while True:
+            page = self.list_datasets(limit=500, offset=offset)
+            for item in page["items"]:
+                if item["content_hash"] == content_hash:
+                    return item
+            offset += len(page["items"])
+            if not page["items"] or offset >= page["total"]:
+                return None
+
     def neighbors(self, dataset_id: int, k: int = 5) -> dict[str, Any]:
         return self._json("GET", f"/v1/datasets/{dataset_id}/neighbors", params={"k": k})
 
@@ -145,6 +161,30 @@ class WarmstartClient:
         key = idempotency_key or f"client-{uuid.uuid4().hex}"
         body: Any = dict(evaluations[0]) if len(evaluations) == 1 else {"evaluations": list(evaluations)}
         return self._json("POST", "/v1/evaluations", json=body, headers={"Idempotency-Key": key})
+
+    def report_results(self, results: ResultsFile | str | Path) -> dict[str, Any]:
+        """Send a results file (see warmstart.results); resending the same file stores nothing twice."""
+        doc = results if isinstance(results, ResultsFile) else load_results(results)
+        dataset = self._results_dataset(doc.dataset)
+        created = replayed = 0
+        for key, batch in doc.batches(dataset["id"]):
+            answer = self.report_evaluations(batch, idempotency_key=key)
+            created, replayed = created + answer["created"], replayed + answer["replayed"]
+        return {"dataset_id": dataset["id"], "created": created, "replayed": replayed}
+
+    def _results_dataset(self, ref: ResultsDataset) -> dict[str, Any]:
+        if ref.id is not None:
+            return self.get_dataset(ref.id)
+        if ref.content_hash is not None and (found := self.find_dataset(ref.content_hash)):
+            return found
+        if ref.file is None:
+            raise ApiError(
+                404,
+                "Dataset not found",
+                f"no stored dataset has content_hash {ref.content_hash}; add `file` and `target` to the "
+                "results file's dataset so that it is uploaded",
+            )
+        return self.upload_dataset(ref.file, ref.target or "", task_type=ref.task_type)
 
     def search_spaces(self) -> list[dict[str, Any]]:
         return self._json("GET", "/v1/search-spaces")

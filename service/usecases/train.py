@@ -12,7 +12,7 @@ from service.usecases.kb import finite_or_none
 
 @dataclass(frozen=True)
 class ConfigToTrain:
-    configuration_id: int
+    configuration_id: int | None  # None: a configuration the service has not stored (library defaults)
     family: str
     hyperparameters: dict[str, Any]
     name: str | None = None
@@ -21,7 +21,7 @@ class ConfigToTrain:
 
 @dataclass
 class TrainResult:
-    configuration_id: int
+    configuration_id: int | None
     family: str
     hyperparameters: dict[str, Any]
     status: str
@@ -33,9 +33,14 @@ class TrainResult:
 
     def report(self, dataset_id: int, protocol: str) -> dict[str, Any]:
         """The body of one POST /v1/evaluations item."""
+        named: dict[str, Any] = (
+            {"configuration_id": self.configuration_id}
+            if self.configuration_id is not None
+            else {"family": self.family, "hyperparameters": self.hyperparameters}
+        )
         return {
             "dataset_id": dataset_id,
-            "configuration_id": self.configuration_id,
+            **named,
             "protocol": protocol,
             "metrics": {k: v for k, v in self.metrics.items() if v is not None},
             "status": self.status,
@@ -50,7 +55,9 @@ class TrainResult:
 def train_configs(
     prepared: PreparedDataset, configs: list[ConfigToTrain], protocol: Protocol = SWEEP_PROTOCOL
 ) -> list[TrainResult]:
-    wrong = [c.configuration_id for c in configs if c.task_type and c.task_type != prepared.task_type]
+    wrong = [
+        c.configuration_id or c.family for c in configs if c.task_type and c.task_type != prepared.task_type
+    ]
     if wrong:
         raise ValueError(
             f"configuration(s) {wrong} belong to another task type than this {prepared.task_type} "
