@@ -1,0 +1,208 @@
+"""Next configurations for a dataset: cold-start picks, then expected improvement of adapted surrogates."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.stats import norm
+
+from learners.surrogate.encoding import config_key
+from learners.surrogate.model import AdaptedSurrogate, MetaSurrogate
+
+Observation = tuple[str, Mapping[str, Any], "float | None"]
+#: Random configurations drawn from each family's space per call (beside its stored pool).
+N_RANDOM = 128
+#: Local moves drawn around each of the best observed configurations of a family.
+N_NEIGHBOURS = 16
+TOP_OBSERVED = 3
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A configuration to evaluate next, with the surrogate's view of it.
+
+    ``mean`` and ``std`` are the adapted surrogate's normalised score (1 = the best observed so
+    far on this dataset, 0 = the worst) and its spread; ``acquisition`` is the expected
+    improvement over the best observed, on that scale (NaN for a family without a surrogate).
+    """
+
+    family: str
+    config: dict[str, Any]
+    acquisition: float
+    mean: float
+    std: float
+
+
+@dataclass
+class _Family:
+    """One family's state during a call: its observations (real and believed) and candidates."""
+
+    surrogate: MetaSurrogate
+    configs: list[dict[str, Any]] = field(default_factory=list)
+    targets: list[float] = field(default_factory=list)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    encoded: torch.Tensor | None = None
+    adapted: AdaptedSurrogate | None = None
+
+    def refresh(self) -> None:
+        self.adapted = self.surrogate.adapt(self.configs, self.targets)
+
+
+def suggest(
+    surrogates: Mapping[str, MetaSurrogate],
+    observations: Sequence[tuple[str, Mapping[str, Any], float | None]],
+    n: int,
+    *,
+    pending: Sequence[tuple[str, Mapping[str, Any]]] = (),
+    cold_start: Sequence[tuple[str, Mapping[str, Any]]] = (),
+    seed: int = 0,
+    n_random: int = N_RANDOM,
+) -> list[Suggestion]:
+    """The ``n`` configurations to evaluate next on one dataset, best first.
+
+    ``observations`` are (family, config, score) with higher-is-better scores (None: the run
+    failed, counted as the worst); they are min-max normalised jointly across families, so
+    several surrogates compare families on one scale. ``cold_start`` picks (the zero-shot
+    recommender's) come first, in order, unless already observed or pending. The rest maximise
+    expected improvement over candidates (each family's stored pool, ``n_random`` random
+    configurations of its space, local moves around its best observed ones); every pick and
+    every ``pending`` configuration joins the observations at its predicted mean (the kriging
+    believer) before the next pick, so parallel workers get different configurations. Never
+    returns a configuration already observed or pending. May return fewer than ``n`` when the
+    candidates run out. Raises ValueError for n < 1, surrogates of mixed task types, or a
+    configuration outside its family's space.
+    """
+    if n < 1:
+        raise ValueError(f"n={n}; ask for at least one suggestion")
+    if len({s.task_type for s in surrogates.values()}) > 1:
+        raise ValueError("surrogates of different task types cannot share a study: "
+                         f"{sorted((f, s.task_type) for f, s in surrogates.items())}")
+    rng = np.random.default_rng(seed)
+    states = {f: _Family(s) for f, s in surrogates.items()}
+    taken: set[str] = set()
+    for family, config, score in _normalise(observations):
+        config = _canonical(surrogates, family, config)
+        taken.add(config_key(family, config))
+        if family in states:
+            states[family].configs.append(config)
+            states[family].targets.append(score)
+    pend = [(f, _canonical(surrogates, f, c)) for f, c in pending]
+    taken |= {config_key(f, c) for f, c in pend}
+    out: list[Suggestion] = []
+    for family, config in cold_start:
+        config = _canonical(surrogates, family, config)
+        if len(out) < n and config_key(family, config) not in taken:
+            taken.add(config_key(family, config))
+            out.append(_cold(states.get(family), family, config))
+            pend.append((family, config))
+    if len(out) < n and states:
+        out += _by_expected_improvement(states, pend, taken, n - len(out), rng, n_random)
+    return out
+
+
+def _normalise(observations: Sequence[Observation]) -> list[tuple[str, Mapping[str, Any], float]]:
+    """Scores min-max scaled over the observed finite ones; failures and NaN become 0 (worst).
+
+    With fewer than two distinct finite scores there is no scale yet: they all become 1 and
+    failures 0.
+    """
+    values = [s for _, _, s in observations if s is not None and math.isfinite(float(s))]
+    lo, hi = (min(values), max(values)) if values else (0.0, 0.0)
+    span = hi - lo
+    out = []
+    for family, config, score in observations:
+        if score is None or not math.isfinite(float(score)):
+            y = 0.0
+        else:
+            y = (float(score) - lo) / span if span > 0 else 1.0
+        out.append((family, config, y))
+    return out
+
+
+def _canonical(surrogates: Mapping[str, MetaSurrogate], family: str,
+               config: Mapping[str, Any]) -> dict[str, Any]:
+    if family in surrogates:
+        return surrogates[family].encoder.canonical(config)
+    return dict(config)
+
+
+def _cold(state: _Family | None, family: str, config: dict[str, Any]) -> Suggestion:
+    if state is None:
+        return Suggestion(family, config, math.nan, math.nan, math.nan)
+    if state.adapted is None:
+        state.refresh()
+    assert state.adapted is not None
+    mean, std = state.adapted.predict([config])
+    return Suggestion(family, config, math.nan, float(mean[0]), float(std[0]))
+
+
+def _by_expected_improvement(states: dict[str, _Family], pending: list[tuple[str, dict]],
+                             taken: set[str], n: int, rng: np.random.Generator,
+                             n_random: int) -> list[Suggestion]:
+    best = max((y for s in states.values() for y in s.targets), default=0.0)
+    for state in states.values():
+        state.refresh()
+        state.candidates = _candidates(state, taken, rng, n_random)
+        state.encoded = torch.as_tensor(state.surrogate.encoder.encode(state.candidates))
+    for family, config in pending:  # believed at their predicted mean
+        if family in states:
+            mean, _ = states[family].adapted.predict([config])  # type: ignore[union-attr]
+            states[family].configs.append(config)
+            states[family].targets.append(float(mean[0]))
+            best = max(best, float(mean[0]))
+    for state in states.values():
+        state.refresh()
+    out: list[Suggestion] = []
+    while len(out) < n:
+        pick = _best_candidate(states, best)
+        if pick is None:
+            break
+        family, i, ei, mean, std = pick
+        state = states[family]
+        config = state.candidates.pop(i)
+        state.encoded = torch.cat([state.encoded[:i], state.encoded[i + 1:]])  # type: ignore[index]
+        out.append(Suggestion(family, config, ei, mean, std))
+        state.configs.append(config)
+        state.targets.append(mean)
+        best = max(best, mean)
+        state.refresh()
+    return out
+
+
+def _candidates(state: _Family, taken: set[str], rng: np.random.Generator,
+                n_random: int) -> list[dict[str, Any]]:
+    enc = state.surrogate.encoder
+    order = np.argsort(-np.asarray(state.targets), kind="stable")[:TOP_OBSERVED]
+    local = [c for i in order for c in enc.neighbours(state.configs[i], N_NEIGHBOURS, rng)]
+    out, seen = [], set(taken)
+    for config in [*state.surrogate.pool, *enc.sample(n_random, rng), *local]:
+        key = config_key(enc.family, config)
+        if key not in seen:
+            seen.add(key)
+            out.append(config)
+    return out
+
+
+def _best_candidate(states: dict[str, _Family], best: float
+                    ) -> tuple[str, int, float, float, float] | None:
+    top: tuple[str, int, float, float, float] | None = None
+    for family, state in states.items():
+        if not state.candidates:
+            continue
+        mean, std = state.adapted.predict_encoded(state.encoded)  # type: ignore[union-attr]
+        ei = expected_improvement(mean, std, best)
+        i = int(np.argmax(ei))
+        if top is None or ei[i] > top[2]:
+            top = (family, i, float(ei[i]), float(mean[i]), float(std[i]))
+    return top
+
+
+def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
+    """E[max(Y - best, 0)] for Y ~ N(mean, std^2), elementwise."""
+    z = (mean - best) / std
+    return std * (z * norm.cdf(z) + norm.pdf(z))
