@@ -1,12 +1,15 @@
-"""Task families: their schema, prior tasks (rows stored as .npy bytes) and model records.
+"""Task families: their schema, prior tasks (rows stored as .npy bytes), models and their weights.
 
-Every method is one transaction and returns frozen records, never ORM rows. Model weights do
-not live here: a model record names the server-chosen file the service wrote them to.
+Every method is one transaction and returns frozen records, never ORM rows. A model's weights
+(safetensors bytes) are stored with its record, in the same transaction, so any machine that
+reaches the database can serve it. Models made before migration 0007 have no weights here:
+their record names a file in the data directory of the machine that wrote it.
 """
 
 from __future__ import annotations
 
 import abc
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -77,6 +80,7 @@ class NewFamilyModel:
     metrics: dict[str, Any]
     parent_id: int | None = None
     support_hash: str | None = None
+    weights: bytes | None = None  # safetensors bytes; None only for records of older files
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +132,13 @@ class FamilyStore(abc.ABC):
     @abc.abstractmethod
     def get_model(self, model_id: int) -> FamilyModelRecord:
         """Raises: ModelNotFound."""
+
+    @abc.abstractmethod
+    def model_weights(self, model_id: int) -> bytes | None:
+        """The model's stored weights, or None for a model whose weights are a file (before 0007).
+
+        Raises: ModelNotFound.
+        """
 
     @abc.abstractmethod
     def latest_model(self, family_id: int, kind: str) -> FamilyModelRecord | None:
@@ -228,6 +239,9 @@ class SqlFamilyStore(FamilyStore):
             )
             s.add(row)
             s.flush()
+            if new.weights is not None:
+                digest = hashlib.sha256(new.weights).hexdigest()
+                s.add(m.FamilyModelWeights(model_id=row.id, payload=new.weights, sha256=digest))
             return _model(row)
 
     def get_model(self, model_id: int) -> FamilyModelRecord:
@@ -236,6 +250,15 @@ class SqlFamilyStore(FamilyStore):
             if row is None:
                 raise ModelNotFound(model_id)
             return _model(row)
+
+    def model_weights(self, model_id: int) -> bytes | None:
+        with self.sessions.scope() as s:
+            if s.get(m.FamilyModel, model_id) is None:
+                raise ModelNotFound(model_id)
+            payload = s.scalar(
+                select(m.FamilyModelWeights.payload).where(m.FamilyModelWeights.model_id == model_id)
+            )
+            return None if payload is None else bytes(payload)
 
     def latest_model(self, family_id: int, kind: str) -> FamilyModelRecord | None:
         with self.sessions.scope() as s:

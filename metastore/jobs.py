@@ -7,6 +7,10 @@ write by a worker names its owner id and the attempt it claimed; once a job has 
 or finished elsewhere those writes raise `JobLost`, so a worker that was presumed dead can
 never store a second result. Times that decide staleness come from one clock: the database's
 on PostgreSQL (workers on many machines), the local one on SQLite (one machine).
+
+A failed attempt may be retried after a delay (`run_after`; claims pass over jobs not yet due),
+and a running job may keep one checkpoint here so that any worker can resume it; the
+checkpoint is deleted when the job ends, however it ends.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import ColumnElement, Engine, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from metastore import models as m
@@ -52,6 +56,7 @@ class JobRecord:
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    run_after: datetime | None = None
 
     @property
     def finished(self) -> bool:
@@ -100,10 +105,11 @@ class JobStore(abc.ABC):
 
     @abc.abstractmethod
     def claim(self, owner: str, kinds: list[str] | None = None) -> JobRecord | None:
-        """Take the oldest queued job of one of `kinds` (any kind if None) for `owner`.
+        """Take the oldest due queued job of one of `kinds` (any kind if None) for `owner`.
 
         The job becomes running, its attempt count grows by one, and a `claimed` event is
-        written in the same transaction. Returns None when nothing is queued.
+        written in the same transaction. Returns None when nothing is queued and due (a retried
+        job waiting for its `run_after` is not due yet).
         """
 
     @abc.abstractmethod
@@ -132,11 +138,25 @@ class JobStore(abc.ABC):
         """Mark the job succeeded with its result. Raises: JobLost (the result is not stored)."""
 
     @abc.abstractmethod
-    def fail(self, job_id: int, owner: str, error: str, retry: bool = True) -> JobRecord:
+    def fail(
+        self, job_id: int, owner: str, error: str, retry: bool = True, retry_in_s: float = 0.0
+    ) -> JobRecord:
         """Record a failed attempt: queued again while attempts remain and `retry`, else failed.
 
-        The error is kept either way. Raises: JobLost.
+        A retried job is not claimed before `retry_in_s` seconds have passed (its `run_after`).
+        The error is kept either way. Raises: JobLost; ValueError for a negative delay.
         """
+
+    @abc.abstractmethod
+    def save_checkpoint(self, job_id: int, owner: str, payload: bytes) -> None:
+        """Keep `payload` as the job's one checkpoint (replacing an older one); also a heartbeat.
+
+        Raises: JobLost when `owner` no longer runs the job (nothing is written).
+        """
+
+    @abc.abstractmethod
+    def checkpoint(self, job_id: int) -> bytes | None:
+        """The job's checkpoint, or None. It is deleted when the job finishes."""
 
     @abc.abstractmethod
     def release(self, job_id: int, owner: str, reason: str) -> JobRecord:
@@ -236,15 +256,16 @@ class SqlJobStore(JobStore):
             stmt = stmt.where(m.Job.kind.in_(kinds))
         with self.sessions.scope() as s:
             # Idle workers poll: a read first spares SQLite's single writer lock when nothing waits.
-            if s.scalar(stmt.with_only_columns(m.Job.id)) is None:
+            if s.scalar(stmt.where(_due(self._now(s))).with_only_columns(m.Job.id)) is None:
                 return None
         with self.sessions.scope(write=True) as s:
+            now = self._now(s)
             # SKIP LOCKED: concurrent claimers pass over each other's rows instead of waiting.
-            row = s.scalars(stmt.with_for_update(skip_locked=True)).first()
+            row = s.scalars(stmt.where(_due(now)).with_for_update(skip_locked=True)).first()
             if row is None:
                 return None
-            now = self._now(s)
             row.state = "running"
+            row.run_after = None
             row.owner = owner
             row.attempts += 1
             row.heartbeat_at = now
@@ -290,13 +311,19 @@ class SqlJobStore(JobStore):
             self._finish(s, row, now, "succeeded")
             return _job(row)
 
-    def fail(self, job_id: int, owner: str, error: str, retry: bool = True) -> JobRecord:
+    def fail(
+        self, job_id: int, owner: str, error: str, retry: bool = True, retry_in_s: float = 0.0
+    ) -> JobRecord:
+        if not retry_in_s >= 0:
+            raise ValueError(f"retry_in_s must be a non-negative number of seconds, not {retry_in_s}")
         with self.sessions.scope(write=True) as s:
             row = self._owned(s, job_id, owner)
             now = self._now(s)
             row.error = error[-MAX_ERROR_CHARS:]
             if retry and row.attempts < row.max_attempts and not row.cancel_requested:
-                self._requeue(s, row, now, "retrying", error)
+                wait = f"next attempt in {retry_in_s:.3g} s: " if retry_in_s > 0 else ""
+                self._requeue(s, row, now, "retrying", wait + error)
+                row.run_after = now + timedelta(seconds=retry_in_s) if retry_in_s > 0 else None
             else:
                 row.state = "cancelled" if row.cancel_requested else "failed"
                 self._finish(s, row, now, row.state, message=error)
@@ -308,6 +335,22 @@ class SqlJobStore(JobStore):
             row.attempts -= 1  # not the job's fault: the attempt does not count
             self._requeue(s, row, self._now(s), "released", reason)
             return _job(row)
+
+    def save_checkpoint(self, job_id: int, owner: str, payload: bytes) -> None:
+        with self.sessions.scope(write=True) as s:
+            row = self._owned(s, job_id, owner)
+            now = self._now(s)
+            saved = s.get(m.JobCheckpoint, job_id)
+            if saved is None:
+                s.add(m.JobCheckpoint(job_id=job_id, attempt=row.attempts, payload=payload, updated_at=now))
+            else:
+                saved.attempt, saved.payload, saved.updated_at = row.attempts, payload, now
+            row.heartbeat_at = now
+
+    def checkpoint(self, job_id: int) -> bytes | None:
+        with self.sessions.scope() as s:
+            payload = s.scalar(select(m.JobCheckpoint.payload).where(m.JobCheckpoint.job_id == job_id))
+            return None if payload is None else bytes(payload)
 
     def mark_cancelled(self, job_id: int, owner: str) -> JobRecord:
         with self.sessions.scope(write=True) as s:
@@ -381,8 +424,11 @@ class SqlJobStore(JobStore):
         owner = row.owner
         row.owner = None
         row.heartbeat_at = None
+        row.run_after = None
         row.finished_at = now
         row.updated_at = now
+        # Nothing resumes a finished job: its checkpoint would only take up space.
+        s.execute(delete(m.JobCheckpoint).where(m.JobCheckpoint.job_id == row.id))
         self._event(s, row, event, now, message=message, owner=owner)
 
     def _owned(self, s: Session, job_id: int, owner: str) -> m.Job:
@@ -418,6 +464,10 @@ class SqlJobStore(JobStore):
                 at=now,
             )
         )
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return or_(m.Job.run_after.is_(None), m.Job.run_after <= now)
 
 
 def _get(s: Session, job_id: int) -> m.Job:
@@ -467,6 +517,7 @@ def _job(r: m.Job) -> JobRecord:
         started_at=_aware(r.started_at),
         finished_at=_aware(r.finished_at),
         updated_at=_aware(r.updated_at),  # type: ignore[arg-type]
+        run_after=_aware(r.run_after),
     )
 
 

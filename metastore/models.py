@@ -174,6 +174,9 @@ class Job(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JsonType, doc="The handler's result.")
     error: Mapped[str | None] = mapped_column(Text, doc="The last attempt's error, kept after retries.")
     cancel_requested: Mapped[bool] = mapped_column(Boolean, doc="Set by cancel; the owner stops.")
+    run_after: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), doc="A retried job waits until then (back-off); null: due at once."
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -197,6 +200,20 @@ class JobEvent(Base):
     message: Mapped[str] = mapped_column(Text)
     metrics: Mapped[dict[str, Any]] = mapped_column()
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JobCheckpoint(Base):
+    """A running job's latest resumable state, so another worker (on any machine) can continue it.
+
+    Deleted when the job ends, whichever way it ends.
+    """
+
+    __tablename__ = "job_checkpoints"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, doc="The attempt that wrote it.")
+    payload: Mapped[bytes] = mapped_column(LargeBinary, doc="Opaque bytes (a safetensors checkpoint).")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class LearnerModel(Base):
@@ -263,9 +280,23 @@ class FamilyModel(Base):
         ForeignKey("family_models.id"), doc="The initialisation an adapted model started from."
     )
     support_hash: Mapped[str | None] = mapped_column(String(64), doc="SHA-256 of the support set.")
-    file: Mapped[str] = mapped_column(String(64), unique=True, doc="Server-chosen safetensors file name.")
+    file: Mapped[str] = mapped_column(
+        String(64), unique=True, doc="Server-chosen name; models made before 0007 are a file of it."
+    )
     metrics: Mapped[dict[str, Any]] = mapped_column(doc="Training facts and scores.")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FamilyModelWeights(Base):
+    """A family model's weights (safetensors bytes), in the database so every machine can serve them."""
+
+    __tablename__ = "family_model_weights"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("family_models.id", ondelete="CASCADE"), primary_key=True
+    )
+    payload: Mapped[bytes] = mapped_column(LargeBinary, doc="safetensors bytes (never pickle).")
+    sha256: Mapped[str] = mapped_column(String(64), doc="SHA-256 of the payload.")
 
 
 class Study(Base):

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     job_grace_s: float = Field(
         default=60.0, gt=0, description="Heartbeat age after which a job's worker counts as dead."
     )
+    job_retry_base_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Back-off before a failed job's 2nd attempt; it doubles per attempt (with jitter).",
+    )
+    job_retry_cap_s: float = Field(default=600.0, ge=0, description="The longest back-off between attempts.")
 
     @model_validator(mode="after")
     def _grace_outlasts_heartbeats(self) -> Settings:

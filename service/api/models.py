@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.families import FamiliesDep, FamilyModelOut
@@ -45,12 +44,14 @@ async def predict(
 
 @router.get(
     "/{model_id}/weights",
-    response_class=FileResponse,
+    response_class=Response,
     responses={
-        200: {"content": {SAFETENSORS: {}}, "description": "The weights (safetensors, never pickle)."}
+        200: {"content": {SAFETENSORS: {}}, "description": "The weights (safetensors, never pickle)."},
+        410: {"description": "A model made before migration 0007 whose file is not on this machine."},
     },
     summary="Download a model's weights as safetensors",
 )
-def weights(model_id: ModelId, families: FamiliesDep, settings: SettingsDep, _: ReadKey) -> FileResponse:
-    path = uc.weights_path(families, settings, model_id)
-    return FileResponse(path, media_type=SAFETENSORS, filename=f"model-{model_id}.safetensors")
+def weights(model_id: ModelId, families: FamiliesDep, settings: SettingsDep, _: ReadKey) -> Response:
+    data = uc.weights(families, settings, model_id)
+    disposition = f'attachment; filename="model-{model_id}.safetensors"'
+    return Response(data, media_type=SAFETENSORS, headers={"Content-Disposition": disposition})

@@ -63,6 +63,21 @@ class JobContext:
         self._observe(self.jobs.heartbeat(self.job.id, self.owner))
         self.check()
 
+    def save_checkpoint(self, payload: bytes) -> None:
+        """Keep resumable state in the metastore, where the next attempt finds it on any machine.
+
+        It is deleted when the job ends (succeeded, failed or cancelled). Raises `JobLost`.
+        """
+        try:
+            self.jobs.save_checkpoint(self.job.id, self.owner, payload)
+        except JobLost:
+            self._mark_lost()
+            raise
+
+    def saved_checkpoint(self) -> bytes | None:
+        """What an earlier attempt of this job saved with `save_checkpoint`, or None."""
+        return self.jobs.checkpoint(self.job.id)
+
     def check(self) -> None:
         """Raise if the handler must stop now: lost job, cancel request, or worker shutdown."""
         if self._lost.is_set():

@@ -40,6 +40,9 @@ class JobOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    run_after: datetime | None = Field(
+        default=None, description="A job queued for a retry is not run before this time (back-off)."
+    )
 
     @classmethod
     def of(cls, r: JobRecord) -> JobOut:
@@ -62,6 +65,7 @@ class JobOut(BaseModel):
             started_at=r.started_at,
             finished_at=r.finished_at,
             updated_at=r.updated_at,
+            run_after=r.run_after,
         )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -36,10 +37,30 @@ class WorkerConfig:
     heartbeat_s: float = 5.0
     grace_s: float = 30.0
     kinds: tuple[str, ...] | None = None  # None: every registered kind
+    retry_base_s: float = 0.0
+    retry_cap_s: float = 600.0
 
     @classmethod
     def from_settings(cls, settings: Settings, kinds: tuple[str, ...] | None = None) -> WorkerConfig:
-        return cls(settings.job_poll_s, settings.job_heartbeat_s, settings.job_grace_s, kinds)
+        return cls(
+            settings.job_poll_s,
+            settings.job_heartbeat_s,
+            settings.job_grace_s,
+            kinds,
+            settings.job_retry_base_s,
+            settings.job_retry_cap_s,
+        )
+
+
+def retry_delay(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1, 2, ...): exponential, capped, jittered.
+
+    The ceiling doubles per attempt (base, 2 base, 4 base, ... up to `cap_s`) and the delay is
+    drawn uniformly from its upper half ("equal jitter"), so jobs that failed together, say on
+    one outage, do not all come back at the same moment, yet each waits at least half its ceiling.
+    """
+    ceiling = min(cap_s, base_s * 2.0 ** min(max(attempt - 1, 0), 60))
+    return ceiling / 2 + rng.uniform(0.0, ceiling / 2)
 
 
 def default_worker_id(suffix: str = "") -> str:
@@ -73,6 +94,7 @@ class Worker:
         self.id = worker_id or default_worker_id()
         self.stopping = threading.Event()
         self._next_sweep = 0.0
+        self._rng = random.Random()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -148,7 +170,9 @@ class Worker:
         except Exception as exc:
             error = _describe(exc)
             log.warning("job %d attempt %d failed: %s", job.id, job.attempts, error.splitlines()[0])
-            return lambda: self.jobs.fail(job.id, owner, error, retry=True)
+            cfg = self.config
+            wait = retry_delay(job.attempts, cfg.retry_base_s, cfg.retry_cap_s, self._rng)
+            return lambda: self.jobs.fail(job.id, owner, error, retry=True, retry_in_s=wait)
 
     def _settle(self, job: JobRecord, record_outcome: Callable[[], JobRecord] | None) -> JobRecord | None:
         try:

@@ -2,14 +2,17 @@
 
 The meta-training job splits the prior tasks into meta-training and meta-validation tasks,
 meta-trains with early stopping in resumable chunks (a restarted job continues from its
-checkpoint), and stores the initialisation plus a pooled baseline (one network fitted on all
-prior rows) as versioned models.
+checkpoint, kept in the metastore, on whichever machine it runs), and stores the initialisation
+plus a pooled baseline (one network fitted on all prior rows) as versioned models whose weights
+live in the metastore too.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -69,6 +72,7 @@ def families_for(store: MetaStore) -> SqlFamilyStore:
 
 
 def models_dir(settings: Settings) -> Path:
+    """Where models made before migration 0007 keep their files (read, never written, now)."""
     return settings.data_dir / "models"
 
 
@@ -214,17 +218,20 @@ def meta_train(
     learner = nets.build_learner(family.algorithm, sizes, family.settings)
     gen = torch.Generator().manual_seed(args.seed + 1)
     val_batch = val.sample(args.n_validation_tasks, gen)
-    work = models_dir(settings) / "training"
-    # Without a job the checkpoint still carries the sampler's state from one chunk to the next.
-    checkpoint = work / (f"job-{ctx.job.id}" if ctx is not None else nets.new_file_name())
-    checkpoint = checkpoint.with_suffix(".safetensors")
     started = time.perf_counter()
-    _train_in_chunks(learner, train, val_batch, args, checkpoint, ctx)
+    # The local file lives for this attempt only (and goes, whatever happens); the metastore's
+    # copy carries the state to the next attempt and is deleted when the job ends.
+    with tempfile.TemporaryDirectory(prefix="warmstart-meta-train-") as tmp:
+        checkpoint = Path(tmp) / "checkpoint.safetensors"
+        saved = _saved_checkpoint(ctx, settings)
+        if saved is not None:
+            checkpoint.write_bytes(saved)
+        keep = None if ctx is None else (lambda: ctx.save_checkpoint(checkpoint.read_bytes()))
+        _train_in_chunks(learner, train, val_batch, args, checkpoint, ctx, keep)
     seconds = time.perf_counter() - started
-    init = _store_init(fstore, settings, family, learner, norm, prior, args, seconds)
+    init = _store_init(fstore, family, learner, norm, prior, args, seconds)
     # Label sets vary by task in a protonet family: one classifier of all tasks pooled means nothing.
-    pooled = None if classify else _store_pooled(fstore, settings, family, sizes, norm, prior, args)
-    checkpoint.unlink(missing_ok=True)
+    pooled = None if classify else _store_pooled(fstore, family, sizes, norm, prior, args)
     return {
         "family_id": family.id,
         "init_model_id": init.id,
@@ -234,6 +241,17 @@ def meta_train(
     }
 
 
+def _saved_checkpoint(ctx: JobContext | None, settings: Settings) -> bytes | None:
+    """What an earlier attempt of this job saved; a file of a version before 0007 moves to the metastore."""
+    if ctx is None:
+        return None
+    legacy = models_dir(settings) / "training" / f"job-{ctx.job.id}.safetensors"
+    if legacy.exists():
+        ctx.save_checkpoint(legacy.read_bytes())
+        legacy.unlink()
+    return ctx.saved_checkpoint()
+
+
 def _train_in_chunks(
     learner: MetaLearner,
     train: TaskSampler,
@@ -241,8 +259,12 @@ def _train_in_chunks(
     args: MetaTrainArguments,
     checkpoint: Path,
     ctx: JobContext | None,
+    keep: Callable[[], None] | None = None,
 ) -> None:
-    """``meta_fit`` one validation interval at a time, so progress, cancel and resume work."""
+    """``meta_fit`` one validation interval at a time, so progress, cancel and resume work.
+
+    ``checkpoint`` is written at the end of every chunk; ``keep`` then stores it durably.
+    """
     done = 0
     if checkpoint.exists():  # an earlier attempt of this job got this far
         done = learner.load(checkpoint).iteration_
@@ -260,6 +282,8 @@ def _train_in_chunks(
             checkpoint_every=args.validate_every,
         )
         last = learner.history_[-1]
+        if keep is not None:
+            keep()
         if ctx is not None:
             ctx.progress(
                 0.95 * done / args.iterations,
@@ -279,7 +303,6 @@ def _patience_spent(learner: MetaLearner, patience: int | None) -> bool:
 
 def _store_init(
     fstore: FamilyStore,
-    settings: Settings,
     family: FamilyRecord,
     learner: MetaLearner,
     norm: nets.Normalisation,
@@ -287,8 +310,6 @@ def _store_init(
     args: MetaTrainArguments,
     seconds: float,
 ) -> FamilyModelRecord:
-    name = nets.new_file_name()
-    learner.save(models_dir(settings) / name)
     metrics = {
         "algorithm": family.algorithm,
         "iterations": learner.iteration_,
@@ -300,12 +321,12 @@ def _store_init(
         "seed": args.seed,
         "normalisation": norm.to_json(),
     }
-    return fstore.add_model(NewFamilyModel(family.id, "init", name, metrics))
+    weights = nets.learner_bytes(learner)
+    return fstore.add_model(NewFamilyModel(family.id, "init", nets.new_file_name(), metrics, weights=weights))
 
 
 def _store_pooled(
     fstore: FamilyStore,
-    settings: Settings,
     family: FamilyRecord,
     sizes: tuple[int, ...],
     norm: nets.Normalisation,
@@ -322,11 +343,12 @@ def _store_pooled(
         batch_size=256,
         seed=args.seed,
     )
-    name = nets.new_file_name()
     meta = {"kind": "pooled", "family_id": family.id, "normalisation": norm.to_json()}
-    nets.save_network(models_dir(settings) / name, net, meta)
+    weights = nets.network_bytes(net, meta)
     metrics = {"steps": args.pooled_steps, "prior_rows": len(prior.x), "normalisation": norm.to_json()}
-    return fstore.add_model(NewFamilyModel(family.id, "pooled", name, metrics))
+    return fstore.add_model(
+        NewFamilyModel(family.id, "pooled", nets.new_file_name(), metrics, weights=weights)
+    )
 
 
 @register(
@@ -380,14 +402,14 @@ def adapt(fstore: FamilyStore, settings: Settings, args: AdaptArguments) -> dict
         )
     norm = nets.Normalisation.from_json(init.metrics["normalisation"])
     if family.algorithm == "protonet":
-        net, extra, metrics, baselines = _adapt_protonet(family, init, settings, norm, support, query, args)
+        net, extra, metrics, baselines = _adapt_protonet(
+            fstore, family, init, settings, norm, support, query, args
+        )
     else:
         net, extra, metrics, baselines = _adapt_regression(
             fstore, family, init, settings, norm, support, query, args
         )
-    name = nets.new_file_name()
-    nets.save_network(
-        models_dir(settings) / name,
+    weights = nets.network_bytes(
         net,
         {"kind": "adapted", "family_id": family.id, "init_id": init.id, "normalisation": norm.to_json()},
         extra,
@@ -396,10 +418,11 @@ def adapt(fstore: FamilyStore, settings: Settings, args: AdaptArguments) -> dict
         NewFamilyModel(
             family.id,
             "adapted",
-            name,
+            nets.new_file_name(),
             {**metrics, "baselines": baselines},
             init.id,
             nets.matrix_hash(support),
+            weights,
         )
     )
     return {
@@ -426,7 +449,7 @@ def _adapt_regression(
     args: AdaptArguments,
 ) -> Adapted:
     sx, sy = norm.x(support[:, :-1]), norm.y(support[:, -1])
-    net = _adapted_network(family, init, settings, sx, sy, args.steps)
+    net = _adapted_network(fstore, family, init, settings, sx, sy, args.steps)
     metrics = {"steps": args.steps, "support_rows": len(support), "support_mse": _mse(net, norm, support)}
     baselines: dict[str, Any] = {}
     if query is not None:
@@ -437,6 +460,7 @@ def _adapt_regression(
 
 
 def _adapt_protonet(
+    fstore: FamilyStore,
     family: FamilyRecord,
     init: FamilyModelRecord,
     settings: Settings,
@@ -450,7 +474,7 @@ def _adapt_protonet(
     if len(np.unique(labels)) < 2:
         raise IntakeError(f"The support set has one class ({labels[0]}); a classifier needs at least two.")
     sx = norm.x(support[:, :-1])
-    classifier = _adapted_network(family, init, settings, sx, torch.as_tensor(labels), 0)
+    classifier = _adapted_network(fstore, family, init, settings, sx, torch.as_tensor(labels), 0)
     extra = nets.prototype_tensors(classifier)  # type: ignore[arg-type]
     metrics: dict[str, Any] = {"steps": 0, "support_rows": len(support)}
     metrics["support_accuracy"] = _accuracy(classifier.embedding, extra, norm, support)
@@ -486,6 +510,7 @@ def _accuracy(
 
 
 def _adapted_network(
+    fstore: FamilyStore,
     family: FamilyRecord,
     init: FamilyModelRecord,
     settings: Settings,
@@ -495,7 +520,7 @@ def _adapted_network(
 ) -> torch.nn.Module:
     sizes = nets.sizes_for(len(family.features), family.settings, family.algorithm)
     learner = nets.build_learner(family.algorithm, sizes, family.settings)
-    learner.load(models_dir(settings) / init.file)
+    nets.load_learner(learner, model_weights(fstore, settings, init))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Meta-SGD caps steps at its meta-trained count, on purpose
         return learner.adapt(sx, sy, steps=steps)
@@ -530,7 +555,7 @@ def _baselines(
     out: dict[str, Any] = {"scratch": {"query_mse": _mse(scratch, norm, query), "steps": args.scratch_steps}}
     pooled = fstore.latest_model(family.id, "pooled")
     if pooled is not None:
-        net, _, _ = nets.load_network(models_dir(settings) / pooled.file)
+        net, _, _ = nets.load_network(model_weights(fstore, settings, pooled))
         out["pooled"] = {"query_mse": _mse(net, norm, query), "model_id": pooled.id}
     return out
 
@@ -563,7 +588,7 @@ def predict(fstore: FamilyStore, settings: Settings, model_id: int, rows: list[R
             f"with POST /v1/families/{family.id}/adapt and predict with the adapted model."
         )
     matrix = rows_matrix(frame_of(rows), family, with_target=False)
-    net, extra, meta = nets.load_network(models_dir(settings) / record.file)
+    net, extra, meta = nets.load_network(model_weights(fstore, settings, record))
     norm_json = meta.get("normalisation") or record.metrics.get("normalisation")
     norm = nets.Normalisation.from_json(norm_json)
     out = nets.predict_with(net, extra, norm.x(matrix))
@@ -572,10 +597,24 @@ def predict(fstore: FamilyStore, settings: Settings, model_id: int, rows: list[R
     return [float(v) for v in norm.y_back(out)]
 
 
-def weights_path(fstore: FamilyStore, settings: Settings, model_id: int) -> Path:
-    path = models_dir(settings) / fstore.get_model(model_id).file
-    if not path.exists():
-        raise ProblemError(
-            f"The weights file of model {model_id} is missing from the data directory.", status=410
-        )
-    return path
+def model_weights(fstore: FamilyStore, settings: Settings, record: FamilyModelRecord) -> bytes:
+    """A model's safetensors bytes: from the metastore, or (a model made before migration 0007)
+    from its file in this machine's data directory. Raises a 410 problem when neither has them."""
+    stored = fstore.model_weights(record.id)
+    if stored is not None:
+        return stored
+    path = models_dir(settings) / record.file
+    if path.exists():
+        return path.read_bytes()
+    raise ProblemError(
+        f"Model {record.id} was made before weights moved into the metastore, and its file "
+        f"{record.file} is not in this machine's data directory ({models_dir(settings)}); serve it "
+        "from the machine that made it, or copy the file there.",
+        status=410,
+        model_id=record.id,
+    )
+
+
+def weights(fstore: FamilyStore, settings: Settings, model_id: int) -> bytes:
+    """The safetensors bytes of a stored model. Raises ModelNotFound, or a 410 problem."""
+    return model_weights(fstore, settings, fstore.get_model(model_id))

@@ -1,8 +1,8 @@
-"""The networks of a task family: building meta-learners, normalising rows, baselines, and model files.
+"""The networks of a task family: building meta-learners, normalising rows, baselines, and weights.
 
-Model files are safetensors only (never pickle). An initialisation is the meta-learner's own
-checkpoint (``learners.meta.checkpoint``); adapted and pooled models are a plain network state
-under ``net.``, the family's normalisation under ``norm.`` and JSON metadata.
+Weights are safetensors bytes only (never pickle), stored in the metastore. An initialisation
+is the meta-learner's own checkpoint (``learners.meta.checkpoint``); adapted and pooled models
+are a plain network state under ``net.``, extra tensors (prototypes) and JSON metadata.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import struct
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +19,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
 from torch import Tensor, nn
 
 from learners.meta import ANIL, MAML, MetaLearner, MetaSGD, ProtoNet, Reptile, mlp
@@ -111,32 +113,24 @@ def fit_plain(
     return net.eval().requires_grad_(False)
 
 
-# -- files ----------------------------------------------------------------------------------------
+# -- weights -------------------------------------------------------------------------------------
 def new_file_name() -> str:
-    """A server-chosen model file name: nothing from the request reaches the path."""
+    """A server-chosen model name (the download's file name): nothing from the request reaches it."""
     return f"{uuid.uuid4().hex}.safetensors"
 
 
-def save_network(
-    path: Path, net: nn.Module, meta: dict[str, Any], extra: dict[str, Tensor] | None = None
-) -> None:
-    """Write a network (and extra tensors such as prototypes) atomically as safetensors."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def network_bytes(net: nn.Module, meta: dict[str, Any], extra: dict[str, Tensor] | None = None) -> bytes:
+    """A network (and extra tensors such as prototypes) as safetensors bytes with JSON metadata."""
     tensors = {f"net.{k}": v.detach().cpu().contiguous().clone() for k, v in net.state_dict().items()}
     tensors.update({k: v.detach().cpu().contiguous().clone() for k, v in (extra or {}).items()})
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata={"warmstart_family": json.dumps({"format": FILE_FORMAT, **meta})})
-    tmp.replace(path)
+    return save_tensors(tensors, metadata={"warmstart_family": json.dumps({"format": FILE_FORMAT, **meta})})
 
 
-def load_network(path: Path) -> tuple[nn.Sequential, dict[str, Tensor], dict[str, Any]]:
-    """The network, the other tensors, and the metadata of a file written by :func:`save_network`,
-    or of a meta-learner checkpoint (its ``model.`` weights)."""
-    if not path.exists():
-        raise FileNotFoundError(f"model file {path.name} is missing from the data directory")
-    with safe_open(str(path), framework="pt") as f:
-        header = f.metadata() or {}
-    tensors = load_file(str(path))
+def load_network(data: bytes) -> tuple[nn.Sequential, dict[str, Tensor], dict[str, Any]]:
+    """The network, the other tensors, and the metadata of :func:`network_bytes` output, or of a
+    meta-learner checkpoint (its ``model.`` weights)."""
+    header = safetensors_metadata(data)
+    tensors = load_tensors(data)
     if "warmstart_family" in header:
         meta, prefix = json.loads(header["warmstart_family"]), "net."
     else:
@@ -147,6 +141,32 @@ def load_network(path: Path) -> tuple[nn.Sequential, dict[str, Tensor], dict[str
     net.load_state_dict(state)
     rest = {k: v for k, v in tensors.items() if not k.startswith(("net.", "model."))}
     return net.eval().requires_grad_(False), rest, meta
+
+
+def safetensors_metadata(data: bytes) -> dict[str, str]:
+    """The ``__metadata__`` of safetensors bytes: an 8-byte little-endian header length, then JSON."""
+    if len(data) < 8:
+        raise ValueError(f"{len(data)} bytes cannot be a safetensors file")
+    (length,) = struct.unpack("<Q", data[:8])
+    if length > len(data) - 8:
+        raise ValueError("the safetensors header is longer than the data: the weights are truncated")
+    return dict(json.loads(data[8 : 8 + length]).get("__metadata__") or {})
+
+
+def learner_bytes(learner: MetaLearner) -> bytes:
+    """A meta-learner's checkpoint (weights, best weights, optimiser and RNG state) as bytes."""
+    with tempfile.TemporaryDirectory(prefix="warmstart-") as tmp:
+        path = Path(tmp) / "learner.safetensors"
+        learner.save(path)
+        return path.read_bytes()
+
+
+def load_learner(learner: MetaLearner, data: bytes) -> MetaLearner:
+    """Restore :func:`learner_bytes` output into a learner built with the same settings."""
+    with tempfile.TemporaryDirectory(prefix="warmstart-") as tmp:
+        path = Path(tmp) / "learner.safetensors"
+        path.write_bytes(data)
+        return learner.load(path)
 
 
 def _sizes_from_state(state: dict[str, Tensor]) -> tuple[int, ...]:
