@@ -85,6 +85,35 @@ def knowledge_base(
     return kb, {h: r for h, (r, _) in vectors.items()}, {config_key(c): c.id for c in configs.values()}
 
 
+def knowledge_base_from_file(path: Path, task_type: TaskType, metric: str | None = None) -> KnowledgeBase:
+    """The evaluation matrix of a knowledge-base file (`warmstart kb export`), the same matrix the
+    service builds after loading the file (same configuration keys, same protocol filter), read
+    straight from the file: what benchmarks use to measure the shipped knowledge. Dataset keys
+    are the datasets' names."""
+    from metastore.kb.bundle import read_kb
+
+    kb_file = read_kb(path)
+    datasets = {d["content_hash"]: d for d in kb_file.header["datasets"] if d["task_type"] == task_type}
+    values = {(c["family"], c["space_version"], c["hash"]): c["values"]
+              for c in kb_file.header["configurations"] if c["task_type"] == task_type}
+    frame = kb_file.evaluations.to_pandas()
+    frame = frame[(frame["protocol"] == PROTOCOL) & frame["dataset"].isin(list(datasets))]
+    if frame.empty:
+        raise ValueError(f"{path} holds no {task_type} results under protocol {PROTOCOL}")
+    frame = frame.assign(
+        config_name=frame["family"] + "/" + frame["config"],
+        config=[values[key] for key in zip(frame["family"], frame["space_version"], frame["config"],
+                                           strict=True)],
+        origin_group=[datasets[h].get("origin_group") or datasets[h]["name"] for h in frame["dataset"]],
+        n_rows=[int(datasets[h]["n_rows"]) for h in frame["dataset"]],
+        n_features=[int(datasets[h]["n_features"]) for h in frame["dataset"]],
+        fit_time_s=frame["fit_time"].astype(float),
+        dataset=[datasets[h]["name"] for h in frame["dataset"]],
+    )
+    vectors = {d["name"]: d["metafeatures"]["values"] for d in datasets.values() if d.get("metafeatures")}
+    return from_records(frame, vectors, task_type, metric or default_metric(task_type))
+
+
 def config_key(c) -> str:  # type: ignore[no-untyped-def]
     """Stable across metastores; the family is part of it because two families' spaces can hold
     the same values (random forest and extra trees share their hyperparameters)."""
