@@ -64,3 +64,18 @@ def test_models_are_versioned_per_kind_with_lineage(families: SqlFamilyStore) ->
         families.get_model(adapted.id + 100)
     with pytest.raises(ValueError, match="kind"):
         families.add_model(NewFamilyModel(fam.id, "other", "e.safetensors", {}))
+
+
+def test_weights_are_stored_with_the_model_in_one_transaction(families: SqlFamilyStore) -> None:
+    fam = families.create_family(SINES)
+    blob = bytes(range(256)) * 40  # binary-safe, 10 KB
+    with_weights = families.add_model(NewFamilyModel(fam.id, "init", "a.safetensors", {}, weights=blob))
+    older = families.add_model(NewFamilyModel(fam.id, "init", "b.safetensors", {}))  # a file, pre-0007
+    assert families.model_weights(with_weights.id) == blob
+    assert families.model_weights(older.id) is None
+    with pytest.raises(ModelNotFound):
+        families.model_weights(older.id + 100)
+    # a model that cannot be stored takes its weights with it
+    with pytest.raises(FamilyNotFound):
+        families.add_model(NewFamilyModel(fam.id + 1, "init", "c.safetensors", {}, weights=blob))
+    assert [m.id for m in families.list_models(fam.id)] == [older.id, with_weights.id]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import pytest
 
 from metastore.errors import JobAlreadyFinished, JobLost, JobNotFound
-from metastore.jobs import SqlJobStore
+from metastore.jobs import JobRecord, SqlJobStore
 from metastore.sql import SqlMetaStore
 
 
@@ -180,3 +181,68 @@ def test_cancel(jobs: SqlJobStore) -> None:
     jobs.requeue_stale(grace_s=0)
     assert jobs.get_job(orphan.id).state == "cancelled"
     assert _types(jobs, running.id) == ["queued", "claimed", "cancel", "cancelled"]
+
+
+def test_a_retry_with_back_off_is_not_claimed_before_it_is_due(jobs: SqlJobStore) -> None:
+    job = jobs.enqueue("a", {}, max_attempts=3)
+    other = jobs.enqueue("b", {})
+    jobs.claim("w", kinds=["a"])
+    waiting = jobs.fail(job.id, "w", "ValueError: flaky", retry_in_s=0.5)
+    assert waiting.state == "queued" and waiting.run_after is not None
+    delay = (waiting.run_after - waiting.updated_at).total_seconds()
+    assert delay == pytest.approx(0.5, abs=1e-3)
+    assert jobs.claim("w", kinds=["a"]) is None  # not due yet
+    assert jobs.claim("w").id == other.id  # type: ignore[union-attr]  # others pass it by
+    again = wait_for_claim(jobs, "w", timeout=10)
+    assert (again.id, again.attempts, again.run_after) == (job.id, 2, None)
+    assert jobs.events(job.id)[-2].message.startswith("next attempt in 0.5 s: ValueError: flaky")
+    with pytest.raises(ValueError, match="non-negative"):
+        jobs.fail(job.id, "w", "x", retry_in_s=-1)
+    final = jobs.fail(job.id, "w", "boom", retry=False, retry_in_s=30)
+    assert (final.state, final.run_after) == ("failed", None)  # no retry, no wait
+
+
+def test_a_cancel_ends_a_job_waiting_for_its_retry(jobs: SqlJobStore) -> None:
+    job = jobs.enqueue("a", {}, max_attempts=3)
+    jobs.claim("w")
+    jobs.fail(job.id, "w", "flaky", retry_in_s=3600)
+    cancelled = jobs.cancel(job.id)
+    assert (cancelled.state, cancelled.run_after) == ("cancelled", None)
+
+
+def test_a_checkpoint_is_kept_for_the_next_attempt_and_dropped_when_the_job_ends(jobs: SqlJobStore) -> None:
+    ends = {
+        "succeeded": lambda i: jobs.complete(i, "w2", {}),
+        "failed": lambda i: jobs.fail(i, "w2", "no", retry=False),
+        "cancelled": lambda i: (jobs.cancel(i), jobs.mark_cancelled(i, "w2")),
+        "requeued-then-cancelled": lambda i: (jobs.release(i, "w2", "bye"), jobs.cancel(i)),
+    }
+    for end in ends.values():
+        job = jobs.enqueue("a", {}, max_attempts=3)
+        assert jobs.checkpoint(job.id) is None
+        jobs.claim("w1")
+        jobs.save_checkpoint(job.id, "w1", b"\x00first")
+        jobs.save_checkpoint(job.id, "w1", b"\x00second")  # replaces
+        with pytest.raises(JobLost):
+            jobs.save_checkpoint(job.id, "intruder", b"junk")
+        jobs.fail(job.id, "w1", "killed")  # retried: the checkpoint stays for the next attempt
+        assert jobs.checkpoint(job.id) == b"\x00second"
+        jobs.claim("w2")
+        assert jobs.checkpoint(job.id) == b"\x00second"
+        end(job.id)
+        assert jobs.get_job(job.id).finished and jobs.checkpoint(job.id) is None
+    # a dead worker's job that runs out of attempts drops it too
+    job = jobs.enqueue("a", {}, max_attempts=1)
+    jobs.claim("dead")
+    jobs.save_checkpoint(job.id, "dead", b"state")
+    jobs.requeue_stale(grace_s=0)
+    assert jobs.get_job(job.id).state == "failed" and jobs.checkpoint(job.id) is None
+
+
+def wait_for_claim(jobs: SqlJobStore, owner: str, timeout: float) -> JobRecord:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (job := jobs.claim(owner)) is not None:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"nothing became claimable within {timeout} s")
