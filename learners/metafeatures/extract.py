@@ -5,22 +5,26 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 # the group modules register their meta-features on import
 from learners.metafeatures import general, info_theory, landmarking, statistical  # noqa: F401
 from learners.metafeatures.registry import CLASSIFICATION, GROUPS, REGISTRY, Resolver
 from learners.metafeatures.table import Limits, Table, build_table
 
-# Bump the major part whenever a value's definition changes (stored vectors become stale and
-# must be recomputed); the minor part when features are only added.
-EXTRACTOR_VERSION = "1.0"
+# Any change marks stored vectors stale (the recompute_metafeatures job refreshes them). Bump the
+# major part when old and new vectors can no longer be compared (neighbours ignore other majors);
+# the minor part when features are added or values move on some datasets only.
+# 1.1: above 10,000 rows, quartiles, outliers, distinct values and the information-theoretic group
+# come from a 10,000-row sample (Limits.sort_rows); vectors of smaller datasets are unchanged.
+EXTRACTOR_VERSION = "1.1"
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ def extract(
     limits = limits or Limits()
     table = build_table(X, y, column_types, task_type, seed, limits)
     resolver = Resolver(REGISTRY, {"table": table})
-    pools = nullcontext() if limits.blas_threads is None else threadpool_limits(limits.blas_threads)
+    pools = nullcontext() if limits.blas_threads is None else _limit_pools(limits.blas_threads)
     with pools:
         outcome = resolver.run(REGISTRY.select(task_type, chosen))
     return MetaFeatures(
@@ -122,6 +126,17 @@ def extract(
     )
 
 
+@cache
+def _pools() -> ThreadpoolController:
+    # finding the loaded BLAS/OpenMP libraries costs ~6 ms: once per process, not per call (the
+    # ones these groups use are loaded by the imports above)
+    return ThreadpoolController()
+
+
+def _limit_pools(threads: int) -> AbstractContextManager:
+    return _pools().limit(limits=threads)
+
+
 def feature_names(task_type: str, groups: Sequence[str] | None = None) -> list[str]:
     """Names `extract` returns for this task type and groups, in a stable order."""
     return [f.name for f in REGISTRY.select(task_type, GROUPS if groups is None else groups)]
@@ -133,11 +148,11 @@ def feature_groups() -> dict[str, str]:
 
 
 def _sample_sizes(table: Table, groups: Sequence[str], pca: Any) -> dict[str, int]:
-    stats_rows = table.rows_used(table.limits.sample_rows)
+    order_rows = table.rows_used(table.limits.order_rows)
     rows = {
         "general": table.n_rows,
-        "statistical": stats_rows if pca is None else min(stats_rows, pca.rows),
-        "info_theory": table.rows_used(table.limits.sample_rows),
+        "statistical": order_rows if pca is None else min(order_rows, pca.rows),
+        "info_theory": order_rows,
         "landmarking": table.rows_used(table.limits.landmark_rows),
     }
     return {group: rows[group] for group in groups}

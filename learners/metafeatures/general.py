@@ -89,21 +89,24 @@ class ColumnScan:
 
 def _moments(x: np.ndarray) -> tuple[int, float, float, float, float, float, float, int, int]:
     """count, mean, std, skewness, kurtosis (Fisher, biased as scipy's defaults), min, max, zeros, missing."""
-    missing = np.isnan(x)
-    n_missing = int(missing.sum())
-    if n_missing:
-        x = x[~missing]
+    total, n_missing = float(x.sum()), 0
+    if not math.isfinite(total):  # a NaN (missing) or infinite value: only then count the missing
+        missing = np.isnan(x)
+        n_missing = int(missing.sum())
+        if n_missing:
+            x = x[~missing]
+            total = float(x.sum())
     n = x.shape[0]
     if n == 0:
         return 0, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, 0, n_missing
-    mean = float(x.sum()) / n
+    mean = total / n
     d = x - mean
     d2 = d * d
     m2 = float(d2.sum()) / n
     m3 = float(np.dot(d2, d)) / n
     m4 = float(np.dot(d2, d2)) / n
     lo, hi = float(x.min()), float(x.max())
-    zeros = int(np.count_nonzero(x == 0.0))
+    zeros = int(np.count_nonzero(x == 0.0)) if lo <= 0.0 <= hi else 0
     # a column whose spread is rounding noise has no defined shape, as in scipy
     if m2 <= (np.finfo(float).eps * max(abs(mean), 1e-300)) ** 2 or lo == hi:
         return n, mean, math.sqrt(m2), math.nan, math.nan, lo, hi, zeros, n_missing
@@ -123,7 +126,7 @@ def column_scan(table: Table) -> ColumnScan:
         moments[i] = _moments(x)
         if moments[i, 8] > 0:
             row_missing |= np.isnan(x)
-        n_binary += _is_binary(x[np.isfinite(x)]) if moments[i, 0] > 0 else 0
+        n_binary += _is_binary(x, *moments[i, [1, 2, 5, 6]]) if moments[i, 0] > 0 else 0
     symbols = np.zeros(len(table.categorical))
     cat_missing = np.zeros(len(table.categorical))
     for j, name in enumerate(table.categorical):
@@ -151,7 +154,14 @@ def column_scan(table: Table) -> ColumnScan:
     )
 
 
-def _is_binary(x: np.ndarray) -> bool:
+def _is_binary(x: np.ndarray, mean: float, std: float, lo: float, hi: float) -> bool:
+    """Whether the finite values of `x` take exactly two values (the moments are of its present values)."""
+    # Bhatia-Davis: var <= (hi - mean)(mean - lo), with equality only for two values; most
+    # columns fall well short, which saves the element-wise test
+    bounded = np.isfinite(lo) and np.isfinite(hi)
+    if bounded and (lo == hi or std * std < (1 - 1e-6) * (hi - mean) * (mean - lo)):
+        return False
+    x = x[np.isfinite(x)]
     lo, hi = x.min(), x.max()
     return bool(lo != hi and np.all((x == lo) | (x == hi)))
 

@@ -1,4 +1,4 @@
-"""Helpers shared by several groups: the numeric columns on the statistics sample, sorted once."""
+"""Helpers shared by several groups: numeric columns of the statistics and of the sort sample, sorted."""
 
 from __future__ import annotations
 
@@ -20,10 +20,14 @@ class NumericSample:
 
 @dataclass(frozen=True)
 class SortedSample:
-    """Each numeric column of the sample sorted ascending (NaN last), with its count of present values."""
+    """The numeric columns on the sort sample (`limits.order_rows` rows, nested in the statistics
+    sample): as drawn (`drawn`, NaN where missing) and each column sorted ascending (NaN last), with
+    its count of present values."""
 
+    drawn: np.ndarray
     values: np.ndarray
     present: np.ndarray
+    rows: np.ndarray | None
 
     def quantiles(self, column: int, q: np.ndarray) -> np.ndarray:
         """np.quantile(..., method="linear") of the present values of `column`, from the sorted copy."""
@@ -47,7 +51,9 @@ def numeric_sample(table: Table) -> NumericSample:
     return NumericSample(table.numeric_matrix(rows), rows)
 
 
-@REGISTRY.helper("sorted_sample", requires=("numeric_sample",))
-def sorted_sample(sample: NumericSample) -> SortedSample:
-    ordered = np.sort(sample.values, axis=0)
-    return SortedSample(ordered, np.count_nonzero(~np.isnan(ordered), axis=0))
+@REGISTRY.helper("sorted_sample", requires=("table",))
+def sorted_sample(table: Table) -> SortedSample:
+    rows = table.sample(table.limits.order_rows)
+    drawn = table.numeric_matrix(rows)
+    ordered = np.sort(drawn, axis=0)
+    return SortedSample(drawn, ordered, np.count_nonzero(~np.isnan(ordered), axis=0), rows)

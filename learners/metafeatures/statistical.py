@@ -60,6 +60,43 @@ def zero_frac(scan: ColumnScan) -> float:
 
 
 @dataclass(frozen=True)
+class Centred:
+    """The statistics sample mean-imputed and centred, and its cross-product matrix `values.T @ values`.
+
+    The first `n_numeric` columns are the numeric ones (constant ones included); when the PCA reads
+    the same rows (`for_pca`), the one-hot columns of `Table.design_matrix` follow, so that one
+    product serves both the correlations and the PCA. `varying` marks the non-constant columns.
+    """
+
+    values: np.ndarray
+    cross: np.ndarray
+    varying: np.ndarray
+    n_numeric: int
+    for_pca: bool
+
+
+@REGISTRY.helper("centred", requires=("table", "numeric_sample"))
+def centred(table: Table, sample: NumericSample) -> Centred:
+    values = sample.values
+    mean = values.mean(axis=0)
+    # a non-finite mean tells of a missing (or infinite) value: only then look for the holes
+    holes = None if np.isfinite(mean).all() else np.isnan(values)
+    if holes is not None:
+        mean = np.nanmean(values, axis=0)
+    out = values - mean
+    if holes is not None:
+        out[holes] = 0.0  # mean imputation
+    # imputed values lie within the present ones: constant after imputation iff min == max here
+    varying = np.fmin.reduce(values, axis=0) < np.fmax.reduce(values, axis=0)
+    for_pca = table.sample(_pca_rows(table)) is sample.rows  # samples of one size are cached
+    if for_pca and table.categorical:
+        onehot = table.onehot_matrix(sample.rows)
+        out = np.hstack([out, onehot - onehot.mean(axis=0)])
+        varying = np.concatenate([varying, np.ones(onehot.shape[1], dtype=bool)])
+    return Centred(out, out.T @ out, varying, values.shape[1], for_pca)
+
+
+@dataclass(frozen=True)
 class Dependence:
     """Pairwise |correlation| and |covariance| of the numeric columns (lower triangles, mean-imputed)."""
 
@@ -68,19 +105,17 @@ class Dependence:
     n_columns: int
 
 
-@REGISTRY.helper("dependence", requires=("numeric_sample",))
-def dependence(sample: NumericSample) -> Dependence:
-    values = sample.values
-    if values.shape[1] < 2:
-        raise NotApplicable(f"{values.shape[1]} numeric column: pairs need 2")
-    centred = values - np.nanmean(values, axis=0)
-    centred[np.isnan(centred)] = 0.0  # mean imputation
-    cov = centred.T @ centred / (values.shape[0] - 1)
+@REGISTRY.helper("dependence", requires=("centred",))
+def dependence(c: Centred) -> Dependence:
+    p = c.n_numeric
+    if p < 2:
+        raise NotApplicable(f"{p} numeric column: pairs need 2")
+    cov = c.cross[:p, :p] / (c.values.shape[0] - 1)
     sd = np.sqrt(np.diag(cov))
     with np.errstate(all="ignore"):
         cor = cov / np.outer(sd, sd)
-    lower = np.tril_indices(values.shape[1], k=-1)
-    return Dependence(np.abs(cor[lower]), np.abs(cov[lower]), values.shape[1])
+    lower = np.tril_indices(p, k=-1)
+    return Dependence(np.abs(cor[lower]), np.abs(cov[lower]), p)
 
 
 REGISTRY.helper("abs_cor", requires=("dependence",))(lambda d: d.abs_cor)
@@ -98,15 +133,14 @@ def nr_cor_attr(dep: Dependence) -> float:
     return float(np.count_nonzero(finite >= 0.5) / dep.abs_cor.size)
 
 
-@REGISTRY.helper("target_cor", requires=("table", "numeric_sample"))
-def target_cor(table: Table, sample: NumericSample) -> np.ndarray:
+@REGISTRY.helper("target_cor", requires=("table", "numeric_sample", "centred"))
+def target_cor(table: Table, sample: NumericSample, c: Centred) -> np.ndarray:
     """|Pearson correlation| of each numeric column with the (regression) target."""
     y = table.y if sample.rows is None else table.y[sample.rows]
-    x = sample.values - np.nanmean(sample.values, axis=0)
-    x[np.isnan(x)] = 0.0
+    x = c.values[:, : c.n_numeric]
     yc = y - y.mean()
     with np.errstate(all="ignore"):
-        return np.abs(x.T @ yc) / np.sqrt((x * x).sum(axis=0) * (yc @ yc))
+        return np.abs(x.T @ yc) / np.sqrt(np.diag(c.cross)[: c.n_numeric] * (yc @ yc))
 
 
 REGISTRY.summary("target_cor", GROUP, "target_cor", (REGRESSION,))
@@ -117,18 +151,36 @@ REGISTRY.summary("target_cor", GROUP, "target_cor", (REGRESSION,))
 
 @dataclass(frozen=True)
 class Pca:
-    """Explained-variance ratios of the standardised design matrix and first-component scores."""
+    """Explained-variance ratios of the standardised design matrix, shape of the first component's scores."""
 
     explained_ratio: np.ndarray
-    first_scores: np.ndarray
+    skewness_pc1: float
+    kurtosis_pc1: float
     rows: int
 
 
-@REGISTRY.helper("pca", requires=("table",))
-def pca(table: Table) -> Pca:
+def _pca_rows(table: Table) -> int:
     # the widest the design can be bounds the rows up front (samples are nested)
     widest = len(table.numeric) + len(table.categorical) * table.limits.max_onehot_levels
-    design = table.design_matrix(table.sample(table.limits.pca_rows(widest)))
+    return table.limits.pca_rows(widest)
+
+
+@REGISTRY.helper("pca", requires=("table", "centred"))
+def pca(table: Table, c: Centred) -> Pca:
+    keep = np.nonzero(c.varying)[0]
+    if not c.for_pca or keep.size > c.values.shape[0]:  # other rows, or wide: see _pca_of
+        return _pca_of(table.design_matrix(table.sample(_pca_rows(table))))
+    if keep.size == 0:
+        raise NotApplicable("no non-constant column for PCA")
+    # the correlation matrix of the kept columns is Z'Z/n for the standardised design Z
+    scale = np.sqrt(np.diag(c.cross)[keep])
+    eigval, eigvec = np.linalg.eigh(c.cross[np.ix_(keep, keep)] / np.outer(scale, scale))
+    weights = np.zeros(c.values.shape[1])  # zero for the constant columns: no copy of the kept ones
+    weights[keep] = eigvec[:, int(np.argmax(eigval))] / scale
+    return _pca_result(eigval, c.values @ weights, keep.size, c.values.shape[0])  # scores up to scale
+
+
+def _pca_of(design: np.ndarray) -> Pca:
     if design.shape[1] == 0:
         raise NotApplicable("no non-constant column for PCA")
     z = (design - design.mean(axis=0)) / design.std(axis=0)
@@ -137,10 +189,17 @@ def pca(table: Table) -> Pca:
     eigval, eigvec = np.linalg.eigh((z @ z.T if wide else z.T @ z) / z.shape[0])
     top = int(np.argmax(eigval))
     first = eigvec[:, top] if wide else z @ eigvec[:, top]  # scores up to scale: enough for shape
-    eigval = np.sort(np.clip(eigval, 0.0, None))[::-1][: z.shape[1]]
-    ratio = np.zeros(design.shape[1])
+    return _pca_result(eigval, first, design.shape[1], z.shape[0])
+
+
+def _pca_result(eigval: np.ndarray, first: np.ndarray, n_columns: int, n_rows: int) -> Pca:
+    eigval = np.sort(np.clip(eigval, 0.0, None))[::-1][:n_columns]
+    ratio = np.zeros(n_columns)
     ratio[: eigval.size] = eigval / eigval.sum()
-    return Pca(ratio, first, z.shape[0])
+    s = first - first.mean()
+    s2 = s * s
+    m2 = s2.mean()
+    return Pca(ratio, float(s2 @ s / s.size / m2**1.5), float(s2 @ s2 / s.size / m2**2 - 3.0), n_rows)
 
 
 @REGISTRY.feature("pca.frac_95", GROUP, ("pca",))
@@ -153,16 +212,8 @@ def pca_frac_95(p: Pca) -> float:
 REGISTRY.feature("pca.explained_pc1", GROUP, ("pca",))(lambda p: p.explained_ratio[0])
 
 
-@REGISTRY.feature("pca.skewness_pc1", GROUP, ("pca",))
-def pca_skewness_pc1(p: Pca) -> float:
-    s = p.first_scores - p.first_scores.mean()
-    return float(np.mean(s**3) / np.mean(s**2) ** 1.5)
-
-
-@REGISTRY.feature("pca.kurtosis_pc1", GROUP, ("pca",))
-def pca_kurtosis_pc1(p: Pca) -> float:
-    s = p.first_scores - p.first_scores.mean()
-    return float(np.mean(s**4) / np.mean(s**2) ** 2 - 3.0)
+REGISTRY.feature("pca.skewness_pc1", GROUP, ("pca",))(lambda p: p.skewness_pc1)
+REGISTRY.feature("pca.kurtosis_pc1", GROUP, ("pca",))(lambda p: p.kurtosis_pc1)
 
 
 # --- quantile-based: spread, outliers, sparsity (statistics sample) -----------------------------

@@ -18,9 +18,13 @@ COLUMN_TYPES = ("numeric", "categorical", "boolean", "id", "constant")
 class Limits:
     """Row budgets: above them a group works on a (stratified, for classification) random subsample.
 
-    `sample_rows` feeds the statistical and information-theoretic estimates (correlations, PCA,
-    quantiles, entropies: their standard error at 100,000 rows is about 0.003); `landmark_rows`
-    feeds the cross-validated landmarkers, whose cost grows with the square of the rows (1-NN).
+    `sample_rows` feeds the statistical estimates that need one pass over the rows (correlations,
+    covariances, PCA: their standard error at 100,000 rows is about 0.003); `sort_rows` (at most
+    `sample_rows`) the ones that sort every column: quartiles, outliers and distinct values (on
+    10,000 rows within a few percent of their full-data value), and the whole information-theoretic
+    group (whose bins follow the rows used: see info_theory). Sorting costs more than the rest of
+    both groups together. `landmark_rows` feeds the cross-validated landmarkers, whose cost grows with the
+    square of the rows (1-NN).
     Wide tables cost more: PCA takes at most `pca_flops / columns**2` rows (never fewer than
     1,000), and landmarkers see at most `landmark_columns` design columns (a seeded random subset:
     LDA is cubic in the columns). `blas_threads` caps the BLAS/OpenMP pools during extraction
@@ -29,6 +33,7 @@ class Limits:
     """
 
     sample_rows: int = 100_000
+    sort_rows: int = 10_000
     landmark_rows: int = 5_000
     landmark_columns: int = 256
     pca_flops: float = 1e9
@@ -40,12 +45,19 @@ class Limits:
         """Rows the PCA may use for a design matrix of `n_columns` columns."""
         return min(self.sample_rows, max(1_000, int(self.pca_flops / max(n_columns, 1) ** 2)))
 
+    @property
+    def order_rows(self) -> int:
+        """Rows the sorting estimates use: `sort_rows`, never more than `sample_rows`."""
+        return min(self.sort_rows, self.sample_rows)
+
     def __post_init__(self) -> None:
         if self.landmark_rows < 20 or self.sample_rows < self.landmark_rows:
             raise ValueError(
                 f"Limits(sample_rows={self.sample_rows}, landmark_rows={self.landmark_rows}) "
                 "needs 20 <= landmark_rows <= sample_rows"
             )
+        if self.sort_rows < 20:
+            raise ValueError(f"Limits(sort_rows={self.sort_rows}) needs at least 20 rows")
         if self.cv_folds < 2:
             raise ValueError(f"cv_folds={self.cv_folds}: use at least 2 folds")
 
@@ -65,6 +77,8 @@ class Table:
     seed: int
     limits: Limits
     _samples: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    _columns: dict[str, pd.Series] = field(default_factory=dict, repr=False, compare=False)
+    _storage: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_rows(self) -> int:
@@ -84,13 +98,23 @@ class Table:
             raise ValueError("class_counts is only defined for classification")
         return np.bincount(self.y)
 
+    def column(self, name: str) -> pd.Series:
+        """The column `name` of the frame, looked up once per extraction (several helpers read it)."""
+        if name not in self._columns:
+            self._columns[name] = self.frame[name]
+        return self._columns[name]
+
     def numeric_column(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
         """Float64 values of a numeric column (a view when the column is float64 already)."""
-        column = self.frame[name]
-        if isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiu":
-            values = column.to_numpy()  # plain numpy storage: gather without pandas overhead
+        if name not in self._storage:
+            column = self.column(name)
+            plain = isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiu"
+            self._storage[name] = column.to_numpy() if plain else None
+        values = self._storage[name]
+        if values is not None:  # plain numpy storage: gather without pandas overhead
             values = values if rows is None else values[rows]
             return values.astype(np.float64, copy=False)
+        column = self.column(name)
         if rows is not None:
             column = column.iloc[rows]
         if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
@@ -99,7 +123,7 @@ class Table:
 
     def category_codes(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
         """Integer codes 0..k-1 of a categorical column (levels present on `rows`), -1 where missing."""
-        column = self.frame[name]
+        column = self.column(name)
         if isinstance(column.dtype, pd.CategoricalDtype):
             codes = column.cat.codes.to_numpy()
             codes = codes if rows is None else codes[rows]
@@ -137,15 +161,15 @@ class Table:
         width = int(varying.sum()) + sum(len(levels) for _, levels in onehots)
         out = np.zeros((n, width), dtype=np.float64, order="F")
         out[:, : varying.sum()] = numeric[:, varying]
-        start = int(varying.sum())
-        for codes, levels in onehots:
-            position = np.full(max(int(codes.max()) + 1, 1), -1)  # level code -> output column
-            position[levels] = np.arange(levels.size)
-            hit = np.nonzero(codes >= 0)[0]
-            column = position[codes[hit]]
-            on = column >= 0
-            out[hit[on], start + column[on]] = 1.0
-            start += levels.size
+        _fill_onehot(out, int(varying.sum()), onehots)
+        return out
+
+    def onehot_matrix(self, rows: np.ndarray | None) -> np.ndarray:
+        """The one-hot columns of `design_matrix(rows)` alone (its last columns)."""
+        n = self.n_rows if rows is None else rows.shape[0]
+        onehots = [self._onehot_levels(name, rows, n) for name in self.categorical]
+        out = np.zeros((n, sum(len(levels) for _, levels in onehots)), dtype=np.float64, order="F")
+        _fill_onehot(out, 0, onehots)
         return out
 
     def _onehot_levels(self, name: str, rows: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -156,9 +180,10 @@ class Table:
         return codes, top[(counts[top] > 0) & (counts[top] < n)]
 
     def rows_used(self, size: int) -> int:
-        """How many rows `sample(size)` holds (more than `size` when classes outnumber it)."""
-        rows = self.sample(size)
-        return self.n_rows if rows is None else int(rows.shape[0])
+        """Rows in `sample(size)` (more than `size` if classes outnumber it), without drawing it."""
+        if size >= self.n_rows:
+            return self.n_rows
+        return int(_quotas(self.class_counts, size).sum()) if self.is_classification else size
 
     def sample(self, size: int) -> np.ndarray | None:
         """Sorted row indices of a seeded random sample of `size` rows; None when all rows fit.
@@ -192,6 +217,18 @@ class Table:
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         rank = np.arange(self.n_rows) - starts[labels]
         return rank < quota[labels]
+
+
+def _fill_onehot(out: np.ndarray, start: int, onehots: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Set the one-hot columns of each (codes, levels) pair in `out`, from column `start` on."""
+    for codes, levels in onehots:
+        position = np.full(max(int(codes.max(initial=-1)) + 1, 1), -1)  # level code -> output column
+        position[levels] = np.arange(levels.size)
+        hit = np.nonzero(codes >= 0)[0]
+        column = position[codes[hit]]
+        on = column >= 0
+        out[hit[on], start + column[on]] = 1.0
+        start += levels.size
 
 
 def _quotas(counts: np.ndarray, size: int) -> np.ndarray:
