@@ -11,7 +11,17 @@ from metastore import schema
 from metastore.sql import SqlMetaStore
 from metastore.store import MetaStore
 from service import errors
-from service.api import catalog, datasets, evaluations, families, health, jobs, recommendations, studies
+from service.api import (
+    catalog,
+    datasets,
+    evaluations,
+    families,
+    health,
+    jobs,
+    learner_models,
+    recommendations,
+    studies,
+)
 from service.api import models as family_models
 from service.config import Settings, is_loopback
 from service.deps import reject_unknown_query
@@ -91,7 +101,17 @@ def create_app(settings: Settings | None = None, store: MetaStore | None = None)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(ServerTiming)
     app.include_router(health.router)  # probes stay lenient: load balancers add what they like
-    for module in (datasets, evaluations, catalog, jobs, recommendations, families, family_models, studies):
+    for module in (
+        datasets,
+        evaluations,
+        catalog,
+        jobs,
+        recommendations,
+        families,
+        family_models,
+        studies,
+        learner_models,
+    ):
         app.include_router(
             module.router, responses=COMMON_ERRORS, dependencies=[Depends(reject_unknown_query)]
         )

@@ -23,7 +23,11 @@ from service.jobs.context import JobContext
 from service.problems import InvalidRequest
 
 Handler = Callable[[JobContext, dict[str, Any]], dict[str, Any] | None]
-KIND_MODULES: list[str] = ["service.jobs.builtin", "service.usecases.families"]
+KIND_MODULES: list[str] = [
+    "service.jobs.builtin",
+    "service.usecases.families",
+    "service.usecases.learners_fit",
+]
 DEFAULT_MAX_ATTEMPTS = 3
 
 
