@@ -90,56 +90,85 @@ def _space_id(store: MetaStore, family: str, task_type: str) -> int:
 # -- the surrogates -----------------------------------------------------------------------------
 class SurrogateRegistry:
     """Meta-learned surrogates per (family, task type, metric), loaded from the stored learner
-    models, or meta-trained on the knowledge base on first use and stored as a new version.
+    models, or meta-trained on the knowledge base on first use (the missing families of a study
+    together) and stored as new versions, so every replica serves the same surrogate.
 
-    A family the knowledge base has no results for has no surrogate (None); that answer is kept
-    until the knowledge changes. Thread-safe.
+    A family the knowledge base has no results for has no surrogate; that answer is kept until
+    the knowledge changes. Thread-safe.
     """
 
-    def __init__(self, store: MetaStore) -> None:
+    def __init__(self, store: MetaStore, params: dict[str, Any] | None = None) -> None:
         self.store = store
+        self.params = dict(params or {})  # SurrogateParams overrides (smaller, faster ones in tests)
         self._cache: dict[tuple[str, str, str], tuple[Any, str]] = {}
         self._missing: dict[tuple[str, str, str], str] = {}  # key -> knowledge fingerprint
         self._lock = threading.Lock()
 
-    def get(self, family: str, task_type: TaskType, metric: str) -> tuple[Any, str] | None:
-        """(surrogate, version), or None when none can be had."""
-        key = (family, task_type, metric)
-        if key in self._cache:
-            return self._cache[key]
+    def get(self, families: Sequence[str], task_type: TaskType, metric: str) -> dict[str, tuple[Any, str]]:
+        """family -> (surrogate, stored version) for each family that can have one."""
+        if all((f, task_type, metric) in self._cache for f in families):
+            return {f: self._cache[(f, task_type, metric)] for f in families}
         try:
-            from learners.surrogate import MetaSurrogate, meta_train
+            from learners.surrogate import MetaSurrogate
         except ImportError:  # the surrogate package is optional for the rest of the service
-            return None
+            return {}
         with self._lock:
-            if key in self._cache:
-                return self._cache[key]
             fingerprint = self.store.knowledge_fingerprint(PROTOCOL)
-            if self._missing.get(key) == fingerprint:
-                return None
+            todo = []
+            for family in families:
+                key = (family, task_type, metric)
+                if key in self._cache or self._missing.get(key) == fingerprint:
+                    continue
+                stored = self.store.latest_learner_model(
+                    SURROGATE_METHOD.format(family=family), task_type, metric
+                )
+                if stored is not None and stored.payload is not None:
+                    self._cache[key] = (MetaSurrogate.from_bytes(stored.payload), stored.version)
+                else:
+                    todo.append(family)
+            if todo:
+                self._meta_train(todo, task_type, metric, fingerprint)
+            return {
+                f: self._cache[(f, task_type, metric)]
+                for f in families
+                if (f, task_type, metric) in self._cache
+            }
+
+    def _meta_train(self, families: list[str], task_type: TaskType, metric: str, fingerprint: str) -> None:
+        from learners.surrogate import meta_train_many
+
+        try:
+            kb, _, _ = knowledge_base(self.store, task_type, metric)
+        except InvalidRequest:  # no results of this task type yet
+            kb = None
+        known = [f for f in families if kb is not None and f in kb.families]
+        for family in set(families) - set(known):
+            self._missing[(family, task_type, metric)] = fingerprint
+        if not known:
+            return
+        started = time.perf_counter()
+        try:
+            trained = meta_train_many(kb, known, seed=0, **self.params)  # type: ignore[arg-type]
+        except ValueError as exc:  # e.g. a family measured on no dataset
+            log.warning("no surrogates for %s (%s); those studies sample at random", known, exc)
+            for family in known:
+                self._missing[(family, task_type, metric)] = fingerprint
+            return
+        seconds = time.perf_counter() - started
+        stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+        for family, surrogate in trained.items():
+            version = f"{surrogate.version}-{metric}-{stamp}"
+            facts = {
+                "datasets": kb.n_datasets,  # type: ignore[union-attr]
+                "families_trained_together": len(known),
+                "fit_seconds": round(seconds, 3),
+            }
             method = SURROGATE_METHOD.format(family=family)
-            stored = self.store.latest_learner_model(method, task_type, metric)
-            if stored is not None and stored.payload is not None:
-                self._cache[key] = (MetaSurrogate.from_bytes(stored.payload), stored.version)
-                return self._cache[key]
-            try:
-                kb, _, _ = knowledge_base(self.store, task_type, metric)
-            except InvalidRequest:
-                kb = None
-            if kb is None or family not in kb.families:
-                self._missing[key] = fingerprint
-                return None
-            started = time.perf_counter()
-            surrogate = meta_train(kb, family, seed=0)
-            seconds = time.perf_counter() - started
-            version = f"surrogate-{family}-{task_type}-{metric}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
-            facts = {"datasets": kb.n_datasets, "fit_seconds": round(seconds, 3)}
             self.store.save_learner_model(
                 method, task_type, metric, version, fingerprint, surrogate.to_bytes(), facts
             )
-            log.info("meta-trained the %s surrogate in %.1f s (%s)", family, seconds, version)
-            self._cache[key] = (surrogate, version)
-            return self._cache[key]
+            self._cache[(family, task_type, metric)] = (surrogate, version)
+        log.info("meta-trained surrogates of %s in %.1f s", known, seconds)
 
 
 # -- suggesting ---------------------------------------------------------------------------------
@@ -189,10 +218,7 @@ def _plan(
         # Enough picks to skip the ones pending or observed already, whatever other workers took.
         plan.zero_shot, plan.zero_shot_version = _zero_shot(recommenders, dataset, study, study.n_initial + n)
     if study.n_trials + n > study.n_initial:
-        for family in study.families:
-            got = surrogates.get(family, study.task_type, study.metric)  # type: ignore[arg-type]
-            if got is not None:
-                plan.surrogates[family] = got
+        plan.surrogates = surrogates.get(study.families, study.task_type, study.metric)  # type: ignore[arg-type]
     return plan
 
 

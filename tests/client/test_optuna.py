@@ -13,7 +13,7 @@ from metastore.session import make_engine
 from metastore.sql import SqlMetaStore
 from service.app import create_app
 from tests.service.conftest import LiveServer, make_settings
-from tests.service.studies_support import FAMILIES, build_regression_kb
+from tests.service.studies_support import FAMILIES, build_regression_kb, fast_surrogates
 from warmstart.client import WarmstartClient
 from warmstart.optuna import PARAMS_ATTR, TRIAL_ID_ATTR, StudiesApi, WarmStartSampler, enqueue_recommendations
 
@@ -27,7 +27,8 @@ def kb_server(tmp_path_factory) -> Iterator[tuple[LiveServer, SqlMetaStore]]:
     schema.upgrade(engine)
     store = SqlMetaStore(engine)
     build_regression_kb(store)
-    with LiveServer(create_app(make_settings(Path(root), str(engine.url)), store)) as server:
+    app = fast_surrogates(create_app(make_settings(Path(root), str(engine.url)), store), store)
+    with LiveServer(app) as server:
         yield server, store
 
 
@@ -56,7 +57,7 @@ def test_sampler_trials_are_the_service_suggestions(kb_server) -> None:  # type:
     trials = study.trials
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 8
     assert len(served["trials"]) == 8
-    assert [s["source"] for s in served["trials"][:3]] == ["zero_shot"] * 3
+    assert [s["source"] for s in served["trials"]] == ["zero_shot"] * 3 + ["surrogate"] * 5
     for t, s in zip(trials, served["trials"], strict=True):
         assert t.system_attrs[TRIAL_ID_ATTR] == s["trial_id"]
         assert {k: v for k, v in t.params.items() if k != "noise"} == s["hyperparameters"]

@@ -10,6 +10,16 @@ from service.usecases.kb import register_pools
 from service.usecases.recommend import PROTOCOL
 
 FAMILIES = ["knn", "linear"]
+#: Meta-training settings small enough for tests (the service's defaults take seconds per family).
+FAST_SURROGATE = {"iterations": 20, "n_members": 2}
+
+
+def fast_surrogates(app, store: SqlMetaStore):  # type: ignore[no-untyped-def]
+    """Give `app` a surrogate registry that meta-trains in well under a second."""
+    from service.usecases.studies import SurrogateRegistry
+
+    app.state.surrogates = SurrogateRegistry(store, FAST_SURROGATE)
+    return app
 
 
 def build_regression_kb(store: SqlMetaStore, n_datasets: int = 8) -> list[int]:

@@ -9,8 +9,9 @@ from metastore import schema
 from metastore.session import make_engine
 from metastore.sql import SqlMetaStore
 from service.app import create_app
+from service.usecases.studies import SurrogateRegistry
 from tests.service.conftest import make_settings
-from tests.service.studies_support import FAMILIES, build_regression_kb
+from tests.service.studies_support import FAMILIES, build_regression_kb, fast_surrogates
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +26,8 @@ def kb_store(tmp_path_factory) -> SqlMetaStore:
 
 @pytest.fixture(scope="module")
 def kb_client(kb_store: SqlMetaStore, tmp_path_factory) -> TestClient:
-    return TestClient(
-        create_app(make_settings(tmp_path_factory.mktemp("app"), str(kb_store.engine.url)), kb_store)
-    )
+    app = create_app(make_settings(tmp_path_factory.mktemp("app"), str(kb_store.engine.url)), kb_store)
+    return TestClient(fast_surrogates(app, kb_store))
 
 
 @pytest.fixture
@@ -74,8 +74,11 @@ def test_cold_start_takes_the_zero_shot_picks_then_moves_on(client: TestClient) 
     assert first["zero_shot_version"] == picks["model_version"]
     assert all(s["model_version"] == picks["model_version"] for s in first["suggestions"])
     second = _suggest(client, study["id"], 3)
-    sources = [s["source"] for s in second["suggestions"]]
-    assert sources[0] == "zero_shot" and "zero_shot" not in sources[1:]
+    assert [s["source"] for s in second["suggestions"]] == ["zero_shot", "surrogate", "surrogate"]
+    versions = second["surrogate_versions"]
+    assert set(versions) == set(FAMILIES) and first["surrogate_versions"] == {}
+    for s in second["suggestions"][1:]:
+        assert s["model_version"] == versions[s["family"]]
     assert second["suggestions"][0]["hyperparameters"] == picks["recommendations"][2]["hyperparameters"]
     every = first["suggestions"] + second["suggestions"]
     assert [s["number"] for s in every] == [0, 1, 2, 3, 4]
@@ -83,6 +86,19 @@ def test_cold_start_takes_the_zero_shot_picks_then_moves_on(client: TestClient) 
     for s in every:  # suggestions are stored configurations like any other
         stored = client.get(f"/v1/configurations/{s['configuration_id']}").json()
         assert (stored["family"], stored["hyperparameters"]) == (s["family"], s["hyperparameters"])
+
+
+def test_surrogates_are_stored_versions_reused_across_replicas(
+    client: TestClient, kb_store: SqlMetaStore
+) -> None:
+    study = _study(client, n_initial=0)
+    versions = _suggest(client, study["id"], 2)["surrogate_versions"]
+    stored = {m["method"]: m["version"] for m in client.get("/v1/learner-models").json()}
+    assert {f: stored[f"surrogate/{f}"] for f in FAMILIES} == versions
+    # Another replica (a fresh registry on the same metastore) serves the stored versions.
+    fresh = SurrogateRegistry(kb_store).get(FAMILIES, "regression", "r2")
+    assert {f: v for f, (_, v) in fresh.items()} == versions
+    assert _suggest(client, study["id"], 1)["surrogate_versions"] == versions
 
 
 def test_observations_enter_the_knowledge_base_once(client: TestClient, kb_store: SqlMetaStore) -> None:
@@ -126,6 +142,7 @@ def test_trajectory_and_best_follow_the_direction(client: TestClient) -> None:
         )
         assert client.post(f"/v1/studies/{study['id']}/observations", json=body).status_code == 201
     more = _suggest(client, study["id"], 1)["suggestions"][0]
+    assert more["source"] == "surrogate" and more["acquisition"] >= 0 and more["predicted_std"] > 0
     detail = client.get(f"/v1/studies/{study['id']}").json()
     assert [t["best_so_far"] for t in detail["trials"]] == [3.0, 1.5, 1.5, 1.5, 1.5]
     assert [t["state"] for t in detail["trials"]] == ["ok", "ok", "ok", "failed", "pending"]
