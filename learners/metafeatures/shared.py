@@ -1,4 +1,4 @@
-"""Helpers shared by several groups: numeric columns of the statistics and of the sort sample, sorted."""
+"""Helpers shared by several groups: the numeric columns of the sort sample, sorted once."""
 
 from __future__ import annotations
 
@@ -8,14 +8,6 @@ import numpy as np
 
 from learners.metafeatures.registry import REGISTRY
 from learners.metafeatures.table import Table
-
-
-@dataclass(frozen=True)
-class NumericSample:
-    """The numeric columns on the statistics sample (`limits.sample_rows` rows), NaN where missing."""
-
-    values: np.ndarray
-    rows: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -43,12 +35,6 @@ def sorted_quantiles(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:
     a, b = ordered[low], ordered[high]
     # numpy's lerp: exact at both ends, so a quantile that falls on a data value equals it
     return np.where(frac >= 0.5, b - (b - a) * (1 - frac), a + (b - a) * frac)
-
-
-@REGISTRY.helper("numeric_sample", requires=("table",))
-def numeric_sample(table: Table) -> NumericSample:
-    rows = table.sample(table.limits.sample_rows)
-    return NumericSample(table.numeric_matrix(rows), rows)
 
 
 @REGISTRY.helper("sorted_sample", requires=("table",))

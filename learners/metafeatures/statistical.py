@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from learners.metafeatures.general import ColumnScan
 from learners.metafeatures.registry import REGISTRY, REGRESSION, NotApplicable
-from learners.metafeatures.shared import NumericSample, SortedSample
+from learners.metafeatures.shared import SortedSample
 from learners.metafeatures.table import Table
 
 GROUP = "statistical"
@@ -73,27 +74,43 @@ class Centred:
     varying: np.ndarray
     n_numeric: int
     for_pca: bool
+    rows: np.ndarray | None
 
 
-@REGISTRY.helper("centred", requires=("table", "numeric_sample"))
-def centred(table: Table, sample: NumericSample) -> Centred:
-    values = sample.values
-    mean = values.mean(axis=0)
-    # a non-finite mean tells of a missing (or infinite) value: only then look for the holes
-    holes = None if np.isfinite(mean).all() else np.isnan(values)
-    if holes is not None:
-        mean = np.nanmean(values, axis=0)
-    out = values - mean
-    if holes is not None:
-        out[holes] = 0.0  # mean imputation
-    # imputed values lie within the present ones: constant after imputation iff min == max here
-    varying = np.fmin.reduce(values, axis=0) < np.fmax.reduce(values, axis=0)
-    for_pca = table.sample(_pca_rows(table)) is sample.rows  # samples of one size are cached
+@REGISTRY.helper("centred", requires=("table", "scan"))
+def centred(table: Table, scan: ColumnScan) -> Centred:
+    rows = table.sample(table.limits.sample_rows)
+    n = table.n_rows if rows is None else rows.shape[0]
+    out = np.empty((n, len(table.numeric)), dtype=np.float64, order="F")
+    varying = np.zeros(len(table.numeric), dtype=bool)
+    for j, name in enumerate(table.numeric):
+        x = table.numeric_column(name, rows)
+        if rows is None:  # every row: the scan has these already
+            mean, lo, hi = scan.mean[j], scan.minimum[j], scan.maximum[j]
+            missing = scan.missing_per_column[j] > 0
+        else:
+            mean, lo, hi, missing = _present_summary(x)
+        np.subtract(x, mean, out=out[:, j])
+        if missing:
+            out[np.isnan(x), j] = 0.0  # mean imputation
+        # imputed values lie within the present ones: constant after imputation iff min == max
+        varying[j] = lo < hi
+    for_pca = table.sample(_pca_rows(table)) is rows  # samples of one size are cached
     if for_pca and table.categorical:
-        onehot = table.onehot_matrix(sample.rows)
+        onehot = table.onehot_matrix(rows)
         out = np.hstack([out, onehot - onehot.mean(axis=0)])
         varying = np.concatenate([varying, np.ones(onehot.shape[1], dtype=bool)])
-    return Centred(out, out.T @ out, varying, values.shape[1], for_pca)
+    return Centred(out, out.T @ out, varying, len(table.numeric), for_pca, rows)
+
+
+def _present_summary(x: np.ndarray) -> tuple[float, float, float, bool]:
+    """Mean, min and max of the present values of `x`, and whether any is missing."""
+    mean = float(x.mean())
+    if math.isfinite(mean):
+        return mean, float(x.min()), float(x.max()), False
+    # a non-finite mean tells of a missing (or infinite) value: only then look for the holes
+    missing = bool(np.isnan(x).any())
+    return float(np.nanmean(x)), float(np.fmin.reduce(x)), float(np.fmax.reduce(x)), missing
 
 
 @dataclass(frozen=True)
@@ -133,10 +150,10 @@ def nr_cor_attr(dep: Dependence) -> float:
     return float(np.count_nonzero(finite >= 0.5) / dep.abs_cor.size)
 
 
-@REGISTRY.helper("target_cor", requires=("table", "numeric_sample", "centred"))
-def target_cor(table: Table, sample: NumericSample, c: Centred) -> np.ndarray:
+@REGISTRY.helper("target_cor", requires=("table", "centred"))
+def target_cor(table: Table, c: Centred) -> np.ndarray:
     """|Pearson correlation| of each numeric column with the (regression) target."""
-    y = table.y if sample.rows is None else table.y[sample.rows]
+    y = table.y if c.rows is None else table.y[c.rows]
     x = c.values[:, : c.n_numeric]
     yc = y - y.mean()
     with np.errstate(all="ignore"):
