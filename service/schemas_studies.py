@@ -153,6 +153,16 @@ class StudyDetailOut(StudyOut):
     best: TrialOut | None = Field(description="The best observed trial so far.")
     trials: list[TrialOut] = Field(description="Every trial in order: the trajectory.")
 
+    @classmethod
+    def build(
+        cls, study: StudyRecord, steps: list[tuple[TrialRecord, float | None]], best: TrialRecord | None
+    ) -> StudyDetailOut:
+        return cls(
+            **StudyOut.of(study).model_dump(),
+            best=None if best is None else TrialOut.of(best),
+            trials=[TrialOut.of(t, best_so_far) for t, best_so_far in steps],
+        )
+
 
 class StudyPage(BaseModel):
     items: list[StudyOut]

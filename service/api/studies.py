@@ -76,13 +76,7 @@ def list_studies(
     "/{study_id}", response_model=StudyDetailOut, summary="A study's trajectory and the best trial so far"
 )
 def get_study(study_id: StudyId, studies: StudiesDep, _: ReadKey) -> StudyDetailOut:
-    study = studies.get_study(study_id)
-    steps, best = uc.trajectory(study, studies.trials(study_id))
-    return StudyDetailOut(
-        **StudyOut.of(study).model_dump(),
-        best=None if best is None else TrialOut.of(best),
-        trials=[TrialOut.of(t, best_so_far) for t, best_so_far in steps],
-    )
+    return uc.study_detail(studies, study_id)
 
 
 @router.post(

@@ -28,7 +28,7 @@ from metastore.studies import (
 )
 from service.problems import InvalidRequest
 from service.schemas import EvaluationIn
-from service.schemas_studies import MAX_SUGGESTIONS, ObservationIn, StudyIn
+from service.schemas_studies import MAX_SUGGESTIONS, ObservationIn, StudyDetailOut, StudyIn
 from service.usecases.recommend import PROTOCOL, RecommenderRegistry, knowledge_base, metrics_for, recommend
 from service.usecases.report import report_evaluations
 
@@ -382,6 +382,13 @@ def observe(
 
 
 # -- reading --------------------------------------------------------------------------------------
+def study_detail(studies: StudyStore, study_id: int) -> StudyDetailOut:
+    """The answer of GET /v1/studies/{id}: the study, its trajectory and its best trial."""
+    study = studies.get_study(study_id)
+    steps, best = trajectory(study, studies.trials(study_id))
+    return StudyDetailOut.build(study, steps, best)
+
+
 def trajectory(
     study: StudyRecord, trials: Sequence[TrialRecord]
 ) -> tuple[list[tuple[TrialRecord, float | None]], TrialRecord | None]:
