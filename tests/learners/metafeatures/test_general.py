@@ -94,3 +94,19 @@ def test_constant_and_all_missing_columns_have_no_shape_but_do_not_fail():
     assert result.values["nr_attr_with_missing"] == 1
     assert result.values["pct_missing"] == pytest.approx(1 / 3)
     assert not result.failures
+
+
+def test_binary_columns_are_counted_whatever_their_two_values():
+    rng = np.random.default_rng(0)
+    two = rng.integers(0, 2, 200).astype(float)
+    X = pd.DataFrame({
+        "zero_one": two,
+        "far_apart": np.where(two > 0, 7.5, -3.0),
+        "with_missing": np.where(rng.random(200) < 0.1, np.nan, two),
+        "with_inf": np.where(two > 0, np.inf, 1.0),  # one finite value (and inf): not binary
+        "three": rng.integers(0, 3, 200).astype(float),
+        "almost_two": np.where(two > 0, 1.0, 0.0) + np.where(np.arange(200) == 0, 0.5, 0.0),
+        "constant": np.ones(200),
+    })  # fmt: skip
+    v = extract(X, np.arange(200) % 2, groups=["general"]).values
+    assert v["nr_bin"] == 3  # zero_one, far_apart, with_missing

@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from learners.metafeatures import extract
-from learners.metafeatures.info_theory import entropy_bits, equal_frequency_codes
+from learners.metafeatures import Limits, extract
+from learners.metafeatures.info_theory import entropy_bits, equal_frequency_codes, numeric_codes
+from learners.metafeatures.shared import SortedSample
+from learners.metafeatures.table import build_table
 
 
 def test_a_copy_of_the_target_carries_all_its_information():
@@ -56,3 +58,37 @@ def test_regression_discretises_the_target(diabetes):
     # equal-frequency bins: the target entropy is close to log2(bins), never above
     assert np.log2(bins) - 0.1 < v["target_ent"] <= np.log2(bins) + 1e-9
     assert 0 < v["mut_inf.mean"] < v["attr_ent.mean"]
+
+
+def test_all_columns_are_discretised_at_once_as_one_by_one():
+    rng = np.random.default_rng(1)
+    values = np.column_stack([
+        rng.normal(size=300),
+        np.round(rng.exponential(size=300), 1),  # ties
+        np.where(rng.random(300) < 0.2, np.nan, rng.normal(size=300)),  # missing values
+        np.ones(300),  # constant
+        np.full(300, np.nan),  # empty
+    ])  # fmt: skip
+    ordered = np.sort(values, axis=0)
+    sample = SortedSample(values, ordered, np.count_nonzero(~np.isnan(ordered), axis=0), None)
+    codes = numeric_codes(sample, 6)
+    for j in range(values.shape[1]):
+        np.testing.assert_array_equal(codes[:, j], equal_frequency_codes(values[:, j], 6))
+
+
+@pytest.mark.parametrize("task_type", ["classification", "regression"])
+def test_above_sort_rows_the_group_is_pymfes_value_on_the_sort_sample(task_type):
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame(rng.normal(size=(3000, 3)), columns=list("abc"))
+    X.loc[rng.random(3000) < 0.05, "b"] = np.nan
+    X["d"] = rng.choice(list("xyz"), 3000)
+    y = X["a"].to_numpy() + rng.normal(size=3000)
+    y = (y > 0).astype(int) if task_type == "classification" else y
+    limits = Limits(sort_rows=500)
+    sampled = extract(X, y, task_type=task_type, groups=["info_theory"], seed=7, limits=limits)
+    rows = build_table(X, y, None, task_type, 7, limits).sample(500)
+    on_sample = extract(X.iloc[rows], y[rows], task_type=task_type, groups=["info_theory"])
+    assert sampled.sample_sizes["info_theory"] == rows.size == 500
+    assert sampled.values == pytest.approx(on_sample.values, rel=1e-12)
+    full = extract(X, y, task_type=task_type, groups=["info_theory"])
+    assert sampled.values["attr_ent.mean"] != full.values["attr_ent.mean"]

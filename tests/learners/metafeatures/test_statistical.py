@@ -10,6 +10,7 @@ from sklearn.preprocessing import StandardScaler
 
 from learners.metafeatures import Limits, extract
 from learners.metafeatures.shared import sorted_quantiles
+from learners.metafeatures.table import build_table
 from tests.learners.metafeatures.conftest import load
 
 
@@ -117,3 +118,24 @@ def test_landmarkers_on_a_wide_table_use_a_column_subset():
     full = extract(X, y, groups=["landmarking"])
     assert not capped.failures and 0 <= capped.values["landmark.lda"] <= 1
     assert capped.values["landmark.one_nn"] != full.values["landmark.one_nn"]
+
+
+def test_each_estimate_reads_its_own_nested_sample():
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame(rng.normal(size=(3000, 3)), columns=list("abc"))
+    X["c"] += X["a"]
+    X.loc[rng.random(3000) < 0.05, "b"] = np.nan
+    X["d"] = rng.choice(list("xyz"), 3000)
+    y = rng.integers(0, 2, 3000)
+    limits = Limits(sample_rows=1000, sort_rows=400, landmark_rows=200)
+    sampled = extract(X, y, groups=["statistical"], seed=3, limits=limits)
+    table = build_table(X, y, None, "classification", 3, limits)
+    on_stats, on_sort = (extract(X.iloc[r], y[r], groups=["statistical"]).values
+                         for r in (table.sample(1000), table.sample(400)))  # fmt: skip
+    assert sampled.sample_sizes["statistical"] == 400
+    for name in ("cor.mean", "cov.max", "nr_cor_attr", "pca.frac_95", "pca.explained_pc1",
+                 "pca.kurtosis_pc1"):  # fmt: skip
+        assert sampled.values[name] == pytest.approx(on_stats[name], rel=1e-9), name
+    for name in ("iq_range.mean", "outlier_frac", "outlier_attr_frac", "sparsity.max"):
+        assert sampled.values[name] == pytest.approx(on_sort[name], rel=1e-12), name
+    assert sampled.values["mean.mean"] == pytest.approx(np.nanmean(X[list("abc")].to_numpy(), axis=0).mean())

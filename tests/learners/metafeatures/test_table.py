@@ -73,3 +73,20 @@ def test_design_matrix_imputes_encodes_and_drops_constants():
         [5.0, 1, 0, 0, 0],
     ])  # fmt: skip
     np.testing.assert_array_equal(design, expected)
+
+
+@pytest.mark.parametrize("task_type", ["classification", "regression"])
+def test_rows_used_counts_the_sample_without_drawing_it(task_type):
+    y = np.repeat(np.arange(300), 4) if task_type == "classification" else np.linspace(0, 1, 1200)
+    for size in (50, 100, 700, 1200, 5000):
+        table = _table(y, task_type=task_type)
+        counted = table.rows_used(size)
+        drawn = table.sample(size)
+        assert counted == (y.size if drawn is None else drawn.size)
+
+
+def test_sort_rows_is_bounded_by_sample_rows():
+    assert Limits().order_rows == 10_000
+    assert Limits(sample_rows=600, landmark_rows=200).order_rows == 600
+    with pytest.raises(ValueError, match="sort_rows"):
+        Limits(sort_rows=5)
