@@ -19,6 +19,8 @@ from learners.meta.tasks import TaskBatch, TaskSampler
 LR_SCHEDULES = ("constant", "cosine")
 # Added to the training seed to draw the fixed meta-validation batch from a different stream.
 VALIDATION_SEED_OFFSET = 1_000_003
+# settings of how a learner runs, not of what it learned: a checkpoint loads whatever they are
+RUN_SETTINGS = frozenset({"device", "chunk_size", "compile", "cap_steps"})
 
 
 class NotMetaFitted(RuntimeError):
@@ -294,7 +296,7 @@ class MetaLearner(ABC):
             raise ckpt.CheckpointMismatch(path, "algorithm", meta["algorithm"], type(self).__name__)
         for key, value in self._json_params().items():
             stored = meta["params"].get(key)
-            if key not in ("device", "chunk_size", "compile") and stored != value:
+            if key not in RUN_SETTINGS and stored != value:
                 raise ckpt.CheckpointMismatch(path, key, stored, value)
         self._restore(tensors)
         ckpt.load_optimizer(self.optimizer_, tensors, meta["param_groups"])

@@ -222,20 +222,50 @@ class GradientMetaLearner(MetaLearner):
         return x_t, y_t
 
 
+class _CappedSteps(GradientMetaLearner):
+    """A learner whose meta-learned quantity is tuned for exactly ``inner_steps`` adaptation steps.
+
+    With ``cap_steps`` (default) asking ``adapt``/``evaluate`` for more steps uses ``inner_steps``
+    and warns; ``cap_steps=False`` runs the extra steps anyway.
+    """
+
+    _tuned = "its meta-learned parameters were"  # what was meta-trained, for the warning
+
+    def _resolve_steps(self, steps: int | None) -> int:
+        steps = super()._resolve_steps(steps)
+        if self.cap_steps and steps > self.inner_steps:
+            warnings.warn(
+                f"{self._tuned} meta-trained for {self.inner_steps} step(s); "
+                f"running {self.inner_steps} instead of {steps} (cap_steps=False runs them all)",
+                stacklevel=3,
+            )
+            return self.inner_steps
+        return steps
+
+
 class MAML(GradientMetaLearner):
     """Model-Agnostic Meta-Learning (Finn et al., 2017); ``first_order=True`` gives FO-MAML."""
 
 
-class ANIL(GradientMetaLearner):
+class ANIL(_CappedSteps):
     """Almost No Inner Loop (Raghu et al., 2020): the inner loop adapts only the head.
 
     ``head`` names the sub-module adapted in the inner loop; by default the last module that
-    owns parameters (the output layer of a ``Sequential``).
+    owns parameters (the output layer of a ``Sequential``). The body is meta-trained so that
+    ``inner_steps`` steps of the head land well; its features are free to grow large, and more
+    steps at the same rate can overshoot and diverge (measured on the sinusoid benchmark: ten
+    steps after one trained, MSE 47 against 0.72). So, as for Meta-SGD, ``cap_steps`` (default)
+    caps adaptation at ``inner_steps`` and warns; ``cap_steps=False`` runs the extra steps.
     """
 
-    def __init__(self, model: nn.Module, *, head: str | None = None, **kwargs: object) -> None:
+    _tuned = "ANIL's body and head were"
+
+    def __init__(
+        self, model: nn.Module, *, head: str | None = None, cap_steps: bool = True, **kwargs: object
+    ) -> None:
         super().__init__(model, **kwargs)  # type: ignore[arg-type]
         self.head = head
+        self.cap_steps = cap_steps
 
     def _adapt_names(self) -> tuple[str, ...]:
         head = self.head if self.head is not None else _last_parametrised_module(self.model)
@@ -245,13 +275,15 @@ class ANIL(GradientMetaLearner):
         return names
 
 
-class MetaSGD(GradientMetaLearner):
+class MetaSGD(_CappedSteps):
     """Meta-SGD (Li et al., 2017): learns a step size per parameter entry along with the init.
 
     The step sizes start at ``inner_lr``. Their meta-training covers ``inner_steps`` steps only,
     so with ``cap_steps`` (default) asking ``adapt``/``evaluate`` for more steps uses
     ``inner_steps`` and warns; pass ``cap_steps=False`` to run the extra steps anyway.
     """
+
+    _tuned = "Meta-SGD step sizes were"
 
     def __init__(self, model: nn.Module, *, cap_steps: bool = True, **kwargs: object) -> None:
         super().__init__(model, **kwargs)  # type: ignore[arg-type]
@@ -271,17 +303,6 @@ class MetaSGD(GradientMetaLearner):
         """The learned per-parameter step sizes."""
         self._check_fitted()
         return {k: v.detach() for k, v in self.extra_.items()}
-
-    def _resolve_steps(self, steps: int | None) -> int:
-        steps = super()._resolve_steps(steps)
-        if self.cap_steps and steps > self.inner_steps:
-            warnings.warn(
-                f"Meta-SGD step sizes were meta-trained for {self.inner_steps} step(s); "
-                f"running {self.inner_steps} instead of {steps} (cap_steps=False runs them all)",
-                stacklevel=3,
-            )
-            return self.inner_steps
-        return steps
 
 
 def _last_parametrised_module(model: nn.Module) -> str:

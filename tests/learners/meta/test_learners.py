@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from learners.meta import (
+    ANIL,
     MAML,
     CheckpointMismatch,
     MetaSGD,
@@ -117,12 +118,28 @@ def test_adapt_with_zero_steps_is_the_initialisation():
     torch.testing.assert_close(adapted(x), learner.model(x).detach())
 
 
-def test_meta_sgd_caps_steps_beyond_training_and_says_so():
-    learner = MetaSGD(mlp((1, 8, 1), seed=0)).meta_fit(SinusoidTasks(5), iterations=3)
+@pytest.mark.parametrize("algorithm", [MetaSGD, ANIL])
+def test_steps_beyond_training_are_capped_and_said_so(algorithm, tmp_path):
+    learner = algorithm(mlp((1, 8, 1), seed=0)).meta_fit(SinusoidTasks(5), iterations=3)
     x, y = torch.randn(5, 1), torch.randn(5, 1)
     with pytest.warns(UserWarning, match="running 1 instead of 10"):
         capped = learner.adapt(x, y, steps=10)
-    torch.testing.assert_close(capped(x), learner.adapt(x, y, steps=1)(x))
+    one_step = learner.adapt(x, y, steps=1)(x)
+    torch.testing.assert_close(capped(x), one_step)
+    tasks = SinusoidTasks(5).sample(4, torch.Generator().manual_seed(1))
+    with pytest.warns(UserWarning, match="running 1 instead of 10"):
+        losses = learner.evaluate(tasks, steps=(1, 10))
+    np.testing.assert_array_equal(losses[10], losses[1])
+    # the cap is how the learner runs, not what it learned: a checkpoint loads either way
+    learner.save(tmp_path / "c.safetensors")
+    free = algorithm(mlp((1, 8, 1), seed=0), cap_steps=False).load(tmp_path / "c.safetensors")
+    assert not torch.allclose(free.adapt(x, y, steps=10)(x), one_step)
+
+
+def test_maml_runs_every_step_asked_for():
+    learner = fit(iterations=3)
+    x, y = torch.randn(5, 1), torch.randn(5, 1)
+    assert not torch.allclose(learner.adapt(x, y, steps=10)(x), learner.adapt(x, y, steps=1)(x))
 
 
 def test_reptile_rejects_an_unknown_outer_optimizer():
