@@ -46,6 +46,7 @@ from learners.meta import (  # noqa: E402
     TaskBatch,
     mlp,
 )
+from learners.meta.models import INITS  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "meta"
 DOC = ROOT / "docs" / "benchmarks" / "meta-learning.md"
@@ -55,7 +56,7 @@ ALGORITHMS = ("maml", "fomaml", "metasgd", "anil", "reptile")
 
 def build(algorithm: str, args: argparse.Namespace) -> GradientMetaLearner:
     """The learner for one algorithm on the paper's 1-40-40-1 ReLU MLP."""
-    model = mlp((1, 40, 40, 1), seed=args.seed)
+    model = mlp((1, 40, 40, 1), seed=args.seed, init=args.init)
     common = {"inner_lr": args.inner_lr, "inner_steps": args.inner_steps, "device": "cpu"}
     if algorithm == "maml":
         return MAML(model, outer_lr=args.outer_lr, compile=args.compile, **common)
@@ -73,7 +74,8 @@ def build(algorithm: str, args: argparse.Namespace) -> GradientMetaLearner:
 def run_name(args: argparse.Namespace) -> str:
     query = "" if args.train_query is None else f"_q{args.train_query}"
     sched = "" if args.lr_schedule == "constant" else f"_{args.lr_schedule}"
-    return f"{args.algorithm}_k{args.shots}{query}{sched}_steps{args.inner_steps}_seed{args.seed}"
+    init = "" if args.init == "torch" else f"_init{args.init}"
+    return f"{args.algorithm}_k{args.shots}{query}{sched}{init}_steps{args.inner_steps}_seed{args.seed}"
 
 
 def mean_ci95(values: np.ndarray) -> tuple[float | None, float | None]:
@@ -127,6 +129,7 @@ def summarise(
         "meta_batch": args.meta_batch,
         "train_query_points": args.train_query or args.shots,
         "lr_schedule": args.lr_schedule,
+        "init": args.init,
         "seed": args.seed,
         "iterations": learner.iteration_,
         "iterations_this_run": ran,
@@ -139,7 +142,7 @@ def summarise(
     }
     for steps, name in ((0, "0_steps"), (1, "1_step"), (10, "10_steps")):
         out[f"mse_after_{name}"], out[f"ci95_after_{name}"] = mean_ci95(losses[steps])
-    if isinstance(learner, MetaSGD):
+    if isinstance(learner, MetaSGD | ANIL):
         learner.cap_steps = False
         raw = learner.evaluate(test, steps=(10,))[10]
         learner.cap_steps = True
@@ -374,6 +377,8 @@ def deviation(run: dict) -> str:
         changes.append(f"{run['train_query_points']} query points in meta-training")
     if run.get("lr_schedule", "constant") != "constant":
         changes.append(f"{run['lr_schedule']} outer-lr decay to 0")
+    if run.get("init", "torch") != "torch":
+        changes.append("init of the MAML code: N(0, 0.01) weights, zero biases")
     return "; ".join(changes) or "none"
 
 
@@ -621,6 +626,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--inner-lr", type=float, default=0.01, help="the paper's alpha (code: 1e-3)")
     p.add_argument("--outer-lr", type=float, default=1e-3)
     p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
+    p.add_argument(
+        "--init",
+        choices=INITS,
+        default="torch",
+        help="torch: PyTorch's default; maml: the MAML code's (truncated N(0, 0.01), zero biases)",
+    )
     p.add_argument("--reptile-outer-lr", type=float, default=1.0)
     p.add_argument("--meta-batch", type=int, default=25)
     p.add_argument("--eval-tasks", type=int, default=600)

@@ -177,3 +177,16 @@ def test_cosine_schedule_anneals_the_outer_learning_rate_to_zero():
     assert last == pytest.approx(0.01 * 0.5 * (1 + np.cos(np.pi * 9 / 10)))
     with pytest.raises(ValueError, match="lr_schedule must be one of"):
         learner.meta_fit(SinusoidTasks(5), iterations=20, lr_schedule="step")
+
+
+def test_mlp_init_of_the_maml_code_is_a_small_truncated_normal_with_zero_biases():
+    default, maml = mlp((1, 40, 40, 1), seed=3), mlp((1, 40, 40, 1), seed=3, init="maml")
+    for (name, p), (_, q) in zip(default.named_parameters(), maml.named_parameters(), strict=True):
+        if name.endswith("bias"):
+            assert torch.count_nonzero(q) == 0 and torch.count_nonzero(p) > 0
+        else:
+            assert q.abs().max() <= 0.02 and 0.005 < q.std() < 0.015
+            assert p.abs().max() > 0.1  # PyTorch's default: uniform in +-1/sqrt(fan_in)
+    torch.testing.assert_close(list(mlp(seed=3, init="maml").parameters()), list(maml.parameters()))
+    with pytest.raises(ValueError, match="init must be one of"):
+        mlp(seed=0, init="xavier")
