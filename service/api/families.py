@@ -13,17 +13,15 @@ from starlette.formparsers import MultiPartException
 
 from metastore.families import (
     FamilyModelRecord,
-    FamilyNameTaken,
     FamilyRecord,
     FamilyStore,
     FamilyTaskRecord,
-    NewFamily,
 )
 from service.deps import ReadKey, SettingsDep, StoreDep, WriteKey
 from service.jobs.handlers import submit
 from service.jobs.schemas import JobOut
 from service.jobs.worker import jobs_for
-from service.problems import IntakeError, InvalidRequest, ProblemError, UnsupportedMediaType
+from service.problems import IntakeError, InvalidRequest, UnsupportedMediaType
 from service.usecases import families as uc
 from service.usecases.ingest import parse_table, rows_to_frame
 
@@ -73,6 +71,10 @@ class FamilyIn(BaseModel):
     )
     model: ModelSpec = ModelSpec()
     meta: MetaSpec = MetaSpec()
+
+    def settings(self) -> dict[str, Any]:
+        """The family's stored settings: meta-learning ones, then the network's sizes."""
+        return {**self.meta.model_dump(), "hidden": self.model.hidden, "embedding": self.model.embedding}
 
 
 class FamilyOut(BaseModel):
@@ -191,20 +193,9 @@ class AdaptOut(BaseModel):
     "", status_code=status.HTTP_201_CREATED, response_model=FamilyOut, summary="Declare a task family"
 )
 def create_family(body: FamilyIn, families: FamiliesDep, response: Response, _: WriteKey) -> FamilyOut:
-    uc.check_algorithm(body.algorithm, body.task_type)
-    if body.target in body.features or len(set(body.features)) != len(body.features):
-        raise InvalidRequest("features must be distinct column names that do not include the target.")
-    settings = {
-        **uc.DEFAULT_SETTINGS,
-        **body.meta.model_dump(),
-        "hidden": body.model.hidden,
-        "embedding": body.model.embedding,
-    }
-    new = NewFamily(body.name, body.task_type, tuple(body.features), body.target, body.algorithm, settings)
-    try:
-        record = families.create_family(new)
-    except FamilyNameTaken as exc:
-        raise ProblemError(str(exc), status=409, name=body.name) from exc
+    record = uc.declare(
+        families, body.name, body.features, body.target, body.task_type, body.algorithm, body.settings()
+    )
     response.headers["Location"] = f"/v1/families/{record.id}"
     return FamilyOut.of(record)
 
@@ -283,15 +274,8 @@ def start_meta_train(
     _: WriteKey,
     body: MetaTrainIn | None = None,
 ) -> JobOut:
-    families.get_family(family_id)
-    n_tasks = len(families.list_tasks(family_id))
-    if n_tasks < 2:
-        raise InvalidRequest(
-            f"Family {family_id} has {n_tasks} prior task(s); meta-training needs at least 2 "
-            f"(one is held out to validate on). POST them to /v1/families/{family_id}/tasks."
-        )
-    arguments = {"family_id": family_id, **(body or MetaTrainIn()).model_dump()}
-    job = submit(jobs_for(store), "family_meta_train", arguments)
+    arguments = (body or MetaTrainIn()).model_dump()
+    job = uc.start_meta_train(families, jobs_for(store), family_id, arguments)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobOut.of(job)
 

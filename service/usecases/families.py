@@ -25,15 +25,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from learners.meta import GroupedClassTasks, GroupedTasks, MetaLearner, TaskBatch, TaskSampler, mlp
 from metastore.families import (
     FamilyModelRecord,
+    FamilyNameTaken,
     FamilyRecord,
     FamilyStore,
+    NewFamily,
     NewFamilyModel,
     SqlFamilyStore,
 )
+from metastore.jobs import JobRecord, JobStore
 from metastore.store import MetaStore
 from service.config import Settings
 from service.jobs.context import JobContext, PermanentJobError
-from service.jobs.handlers import register
+from service.jobs.handlers import register, submit
 from service.problems import IntakeError, InvalidRequest, ProblemError
 from service.usecases import family_nets as nets
 
@@ -85,6 +88,43 @@ def check_algorithm(algorithm: str, task_type: str) -> None:
             f"algorithm {algorithm!r} does not fit task_type {task_type!r}: protonet is for "
             "classification families (label sets may vary by task); the others are for regression."
         )
+
+
+def declare(
+    fstore: FamilyStore,
+    name: str,
+    features: list[str],
+    target: str,
+    task_type: str,
+    algorithm: str,
+    settings: dict[str, Any],
+) -> FamilyRecord:
+    """Store a new family; ``settings`` override DEFAULT_SETTINGS.
+
+    Raises InvalidRequest (algorithm, columns), a 409 problem when the name is taken.
+    """
+    check_algorithm(algorithm, task_type)
+    if target in features or len(set(features)) != len(features):
+        raise InvalidRequest("features must be distinct column names that do not include the target.")
+    new = NewFamily(name, task_type, tuple(features), target, algorithm, {**DEFAULT_SETTINGS, **settings})
+    try:
+        return fstore.create_family(new)
+    except FamilyNameTaken as exc:
+        raise ProblemError(str(exc), status=409, name=name) from exc
+
+
+def start_meta_train(
+    fstore: FamilyStore, jobs: JobStore, family_id: int, arguments: dict[str, Any]
+) -> JobRecord:
+    """Queue a meta-training job. Raises FamilyNotFound; InvalidRequest with fewer than 2 prior tasks."""
+    fstore.get_family(family_id)
+    n_tasks = len(fstore.list_tasks(family_id))
+    if n_tasks < 2:
+        raise InvalidRequest(
+            f"Family {family_id} has {n_tasks} prior task(s); meta-training needs at least 2 "
+            f"(one is held out to validate on). POST them to /v1/families/{family_id}/tasks."
+        )
+    return submit(jobs, "family_meta_train", {**arguments, "family_id": family_id})
 
 
 # -- rows -----------------------------------------------------------------------------------------
