@@ -272,12 +272,14 @@ def _register_subcommands() -> None:
     from service.cli_kb import kb_app
     from service.cli_pipeline import evaluate_cmd, learners_fit_cmd, recommend_cmd
     from service.cli_report import report_cmd
+    from service.cli_tune import tune_cmd
 
     app.add_typer(kb_app, name="kb")
     app.add_typer(import_app, name="import")
     app.command("evaluate")(evaluate_cmd)
     app.command("recommend")(recommend_cmd)
     app.command("report")(report_cmd)
+    app.command("tune")(tune_cmd)
     learners_app = typer.Typer(help="Fit and list the recommenders.", no_args_is_help=True)
     learners_app.command("fit")(learners_fit_cmd)
     app.add_typer(learners_app, name="learners")
