@@ -45,7 +45,10 @@ class _Embedded:
         from service.schemas_studies import StudyIn, StudyOut
         from service.usecases.studies import create_study
 
-        return StudyOut.of(create_study(self.store, self.studies, StudyIn(**body))).model_dump(mode="json")
+        study = create_study(self.store, self.studies, StudyIn(**body))
+        if study.n_initial > 0:  # meta-trained while the zero-shot trials train
+            self.surrogates.warm(study.families, study.task_type, study.metric)  # type: ignore[arg-type]
+        return StudyOut.of(study).model_dump(mode="json")
 
     def suggest(self, study_id: int, n: int) -> list[dict[str, Any]]:
         from service.schemas_studies import TrialOut

@@ -6,7 +6,7 @@ import math
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from metastore.studies import StudyRecord, TrialRecord
 from service.schemas import Strict, TaskTypeStr
@@ -15,6 +15,7 @@ MAX_SUGGESTIONS = 50
 
 
 class StudyIn(Strict):
+    model_config = ConfigDict(extra="forbid", strict=True)  # `false` is no number, `"3"` no id
     dataset_id: int = Field(ge=1, le=2**31 - 1, description="A stored dataset (upload it first).")
     space: str = Field(
         default="auto",
@@ -37,6 +38,7 @@ class StudyIn(Strict):
 
 
 class ObservationIn(Strict):
+    model_config = ConfigDict(extra="forbid", strict=True)
     trial_id: int = Field(ge=1, le=2**31 - 1, description="The trial_id a suggestion returned.")
     status: Literal["ok", "failed", "timeout"] = "ok"
     score: float | None = Field(default=None, description="The study metric's value.")

@@ -38,6 +38,7 @@ PARAMS_ATTR = "warmstart:params"
 SOURCE_ATTR = "warmstart:source"
 STUDY_ID_ATTR = "warmstart:study_id"
 CONFIGURATION_ATTR = "warmstart:configuration_id"
+SUGGEST_TIMEOUT_S = 300.0
 
 
 class StudiesApi:
@@ -73,8 +74,10 @@ class StudiesApi:
     def get(self, study_id: int) -> dict[str, Any]:
         return self.client._json("GET", f"/v1/studies/{study_id}")
 
-    def suggest(self, study_id: int, n: int = 1) -> dict[str, Any]:
-        return self.client._json("POST", f"/v1/studies/{study_id}/suggest", params={"n": n})
+    def suggest(self, study_id: int, n: int = 1, timeout: float = SUGGEST_TIMEOUT_S) -> dict[str, Any]:
+        """The first suggestion past the zero-shot trials may wait for surrogates to meta-train."""
+        path = f"/v1/studies/{study_id}/suggest"
+        return self.client._json("POST", path, params={"n": n}, timeout=timeout)
 
     def observe(
         self,

@@ -56,8 +56,13 @@ SurrogatesDep = Annotated[uc.SurrogateRegistry, Depends(get_surrogates)]
     status_code=status.HTTP_201_CREATED,
     summary="Start a study: a tuning run on a stored dataset, in one family's space or across families",
 )
-async def create_study(body: StudyIn, store: StoreDep, studies: StudiesDep, _: WriteKey) -> StudyOut:
-    return StudyOut.of(await run_in_threadpool(uc.create_study, store, studies, body))
+async def create_study(
+    body: StudyIn, store: StoreDep, studies: StudiesDep, surrogates: SurrogatesDep, _: WriteKey
+) -> StudyOut:
+    study = await run_in_threadpool(uc.create_study, store, studies, body)
+    if study.n_initial > 0:  # the zero-shot trials leave time to get the surrogates ready
+        surrogates.warm(study.families, study.task_type, study.metric)  # type: ignore[arg-type]
+    return StudyOut.of(study)
 
 
 @router.get("", response_model=StudyPage, summary="List studies, newest first")

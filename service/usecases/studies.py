@@ -134,6 +134,20 @@ class SurrogateRegistry:
                 if (f, task_type, metric) in self._cache
             }
 
+    def warm(self, families: Sequence[str], task_type: TaskType, metric: str) -> threading.Thread:
+        """Load or meta-train in the background, so that the study's first surrogate suggestion
+        (after the zero-shot trials) does not wait for it."""
+
+        def run() -> None:
+            try:
+                self.get(families, task_type, metric)
+            except Exception:  # a later suggest retries and reports the error itself
+                log.exception("warming the surrogates of %s failed", list(families))
+
+        thread = threading.Thread(target=run, name="warm-surrogates", daemon=True)
+        thread.start()
+        return thread
+
     def _meta_train(self, families: list[str], task_type: TaskType, metric: str, fingerprint: str) -> None:
         from learners.surrogate import meta_train_many
 
