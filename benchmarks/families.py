@@ -13,7 +13,8 @@ set (Adam, ``scratch_steps``) and one network fitted on all prior tasks pooled.
 ``fertility`` is the World Bank fertility panel shipped with statsmodels
 (``statsmodels.api.datasets.fertility``): one task per country, x = year, y = births per woman.
 Unseen tasks are held-out countries; support rows are K random years, the query the others.
-The table is printed and written to ``docs/benchmarks/families-<family>.md``.
+The table is printed and written to ``docs/benchmarks/families-<family>.md`` for MAML and to
+``docs/benchmarks/families-<family>-<algorithm>.md`` for the other algorithms.
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ def table(rows: list[dict], args: argparse.Namespace) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--family", choices=("sinusoid", "fertility"), default="sinusoid")
-    p.add_argument("--algorithm", default="maml")
+    p.add_argument("--algorithm", choices=("maml", "fomaml", "reptile", "metasgd", "anil"), default="maml")
     p.add_argument("--iterations", type=int, default=6000)
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--inner-lr", type=float, default=0.05)
@@ -199,8 +200,9 @@ def main() -> None:
     )
     text = header + table(rows, args) + "\n"
     print(text)
-    out = ROOT / "docs" / "benchmarks" / f"families-{args.family}.md"
-    out.write_text(f"# Task families: {args.family}\n\n" + text)
+    suffix = "" if args.algorithm == "maml" else f"-{args.algorithm}"
+    out = ROOT / "docs" / "benchmarks" / f"families-{args.family}{suffix}.md"
+    out.write_text(f"# Task families: {args.family} ({args.algorithm})\n\n" + text)
 
 
 if __name__ == "__main__":
