@@ -73,6 +73,8 @@ def jobs_show(
         lines.append(f"result: {json.dumps(job.result)}")
     if job.error:
         lines.append(f"last error: {job.error}")
+    if job.run_after is not None:
+        lines.append(f"next attempt not before {job.run_after:%Y-%m-%d %H:%M:%S} UTC (back-off)")
     lines += [f"  {e.id:>6} {e.at:%H:%M:%S} {e.type:<10} attempt {e.attempt} {e.message}" for e in log]
     data: dict[str, Any] = {"job": JobOut.of(job)}
     if events:
