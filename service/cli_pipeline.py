@@ -26,8 +26,8 @@ OnUnavailableOpt = Annotated[
     OnUnavailable,
     typer.Option(
         "--on-unavailable",
-        help="When the service is unreachable or answers 503: fail (exit 1), or carry on with the "
-        "library defaults (recommend) / skip the report (evaluate), say so on stderr and exit 0.",
+        help="When the service is unreachable or answers 503: fail (exit 1), or carry on (recommend "
+        "prints the library defaults, evaluate and report skip the report), say so on stderr, exit 0.",
     ),
 ]
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from service.cli import CliError, JsonFlag, emit, settings, store_from_settings
+from service.cli_pipeline import OnUnavailable, OnUnavailableOpt
 from warmstart.results import ResultsFile, ResultsFileError, load_results
 
 
@@ -16,20 +17,29 @@ def report_cmd(
     url: Annotated[
         str | None, typer.Option("--url", help="A remote service (default: the embedded metastore).")
     ] = None,
+    on_unavailable: OnUnavailableOpt = OnUnavailable.fail,
     as_json: JsonFlag = False,
 ) -> None:
     """Send the results in FILE (JSON, see docs/ci.md) as evaluations; resending it stores nothing twice."""
+    from metastore.errors import StoreUnavailable
+    from warmstart.client import ServiceUnavailable, WarmstartClient
+
     try:
         doc = load_results(file)
     except ResultsFileError as exc:
         raise CliError(str(exc)) from exc
-    if url:
-        from warmstart.client import WarmstartClient
-
-        with WarmstartClient(url) as client:
-            answer = client.report_results(doc)
-    else:
-        answer = _report_local(doc)
+    try:
+        if url:
+            with WarmstartClient(url) as client:
+                answer = client.report_results(doc)
+        else:
+            answer = _report_local(doc)
+    except (ServiceUnavailable, StoreUnavailable) as exc:
+        if on_unavailable is not OnUnavailable.defaults:
+            raise
+        typer.echo(f"warning: {exc}; report skipped (send {file} again later)", err=True)
+        emit({"skipped": str(exc), "results": len(doc.results)}, as_json, f"report skipped: {exc}")
+        return
     out = {**answer, "results": len(doc.results), "to": url or "embedded metastore"}
     emit(
         out,
