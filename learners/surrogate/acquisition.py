@@ -12,7 +12,7 @@ import torch
 from scipy.stats import norm
 
 from learners.surrogate.encoding import config_key
-from learners.surrogate.model import AdaptedSurrogate, MetaSurrogate
+from learners.surrogate.model import AdaptedSurrogate, MetaSurrogate, adapt_many
 
 Observation = tuple[str, Mapping[str, Any], "float | None"]
 #: Random configurations drawn from each family's space per call (beside its stored pool).
@@ -49,8 +49,13 @@ class _Family:
     encoded: torch.Tensor | None = None
     adapted: AdaptedSurrogate | None = None
 
-    def refresh(self) -> None:
-        self.adapted = self.surrogate.adapt(self.configs, self.targets)
+
+def _refresh(states: Mapping[str, _Family]) -> None:
+    """Adapt every family's surrogate to its current observations (one batched call)."""
+    adapted = adapt_many({f: s.surrogate for f, s in states.items()},
+                         {f: (s.configs, s.targets) for f, s in states.items()})
+    for f, state in states.items():
+        state.adapted = adapted[f]
 
 
 def suggest(
@@ -62,6 +67,7 @@ def suggest(
     cold_start: Sequence[tuple[str, Mapping[str, Any]]] = (),
     seed: int = 0,
     n_random: int = N_RANDOM,
+    n_neighbours: int = N_NEIGHBOURS,
 ) -> list[Suggestion]:
     """The ``n`` configurations to evaluate next on one dataset, best first.
 
@@ -70,7 +76,8 @@ def suggest(
     several surrogates compare families on one scale. ``cold_start`` picks (the zero-shot
     recommender's) come first, in order, unless already observed or pending. The rest maximise
     expected improvement over candidates (each family's stored pool, ``n_random`` random
-    configurations of its space, local moves around its best observed ones); every pick and
+    configurations of its space, ``n_neighbours`` local moves around each of its best observed
+    ones; both 0 restricts the candidates to the pool); every pick and
     every ``pending`` configuration joins the observations at its predicted mean (the kriging
     believer) before the next pick, so parallel workers get different configurations. Never
     returns a configuration already observed or pending. May return fewer than ``n`` when the
@@ -98,10 +105,11 @@ def suggest(
         config = _canonical(surrogates, family, config)
         if len(out) < n and config_key(family, config) not in taken:
             taken.add(config_key(family, config))
-            out.append(_cold(states.get(family), family, config))
+            out.append(_cold(states, family, config))
             pend.append((family, config))
     if len(out) < n and states:
-        out += _by_expected_improvement(states, pend, taken, n - len(out), rng, n_random)
+        out += _by_expected_improvement(states, pend, taken, n - len(out), rng, n_random,
+                                        n_neighbours)
     return out
 
 
@@ -131,32 +139,32 @@ def _canonical(surrogates: Mapping[str, MetaSurrogate], family: str,
     return dict(config)
 
 
-def _cold(state: _Family | None, family: str, config: dict[str, Any]) -> Suggestion:
+def _cold(states: dict[str, _Family], family: str, config: dict[str, Any]) -> Suggestion:
+    state = states.get(family)
     if state is None:
         return Suggestion(family, config, math.nan, math.nan, math.nan)
     if state.adapted is None:
-        state.refresh()
-    assert state.adapted is not None
-    mean, std = state.adapted.predict([config])
+        _refresh(states)
+    mean, std = state.adapted.predict([config])  # type: ignore[union-attr]
     return Suggestion(family, config, math.nan, float(mean[0]), float(std[0]))
 
 
 def _by_expected_improvement(states: dict[str, _Family], pending: list[tuple[str, dict]],
                              taken: set[str], n: int, rng: np.random.Generator,
-                             n_random: int) -> list[Suggestion]:
+                             n_random: int, n_neighbours: int) -> list[Suggestion]:
     best = max((y for s in states.values() for y in s.targets), default=0.0)
     for state in states.values():
-        state.refresh()
-        state.candidates = _candidates(state, taken, rng, n_random)
-        state.encoded = torch.as_tensor(state.surrogate.encoder.encode(state.candidates))
-    for family, config in pending:  # believed at their predicted mean
-        if family in states:
+        state.candidates, state.encoded = _candidates(state, taken, rng, n_random, n_neighbours)
+    believed = [(f, c) for f, c in pending if f in states]
+    if believed:  # pending configurations join at their predicted mean (kriging believer)
+        if any(s.adapted is None for s in states.values()):
+            _refresh(states)
+        for family, config in believed:
             mean, _ = states[family].adapted.predict([config])  # type: ignore[union-attr]
             states[family].configs.append(config)
             states[family].targets.append(float(mean[0]))
             best = max(best, float(mean[0]))
-    for state in states.values():
-        state.refresh()
+    _refresh(states)
     out: list[Suggestion] = []
     while len(out) < n:
         pick = _best_candidate(states, best)
@@ -170,22 +178,28 @@ def _by_expected_improvement(states: dict[str, _Family], pending: list[tuple[str
         state.configs.append(config)
         state.targets.append(mean)
         best = max(best, mean)
-        state.refresh()
+        if len(out) < n:
+            _refresh(states)
     return out
 
 
-def _candidates(state: _Family, taken: set[str], rng: np.random.Generator,
-                n_random: int) -> list[dict[str, Any]]:
-    enc = state.surrogate.encoder
+def _candidates(state: _Family, taken: set[str], rng: np.random.Generator, n_random: int,
+                n_neighbours: int) -> tuple[list[dict[str, Any]], torch.Tensor]:
+    """Not-taken configurations of the pool (encodings cached), random draws and local moves."""
+    sur, enc = state.surrogate, state.surrogate.encoder
+    keep = [i for i, k in enumerate(sur.pool_keys) if k not in taken]
+    configs = [sur.pool[i] for i in keep]
+    seen = set(taken) | set(sur.pool_keys)
     order = np.argsort(-np.asarray(state.targets), kind="stable")[:TOP_OBSERVED]
-    local = [c for i in order for c in enc.neighbours(state.configs[i], N_NEIGHBOURS, rng)]
-    out, seen = [], set(taken)
-    for config in [*state.surrogate.pool, *enc.sample(n_random, rng), *local]:
+    local = [c for i in order for c in enc.neighbours(state.configs[i], n_neighbours, rng)]
+    extra = []
+    for config in [*enc.sample(n_random, rng), *local]:
         key = config_key(enc.family, config)
         if key not in seen:
             seen.add(key)
-            out.append(config)
-    return out
+            extra.append(config)
+    x = np.concatenate([sur.pool_encoded[keep], enc.encode(extra)])
+    return configs + extra, torch.as_tensor(x)
 
 
 def _best_candidate(states: dict[str, _Family], best: float

@@ -20,7 +20,7 @@ from learners.meta import functional as fn
 from learners.meta import mlp
 from learners.recommenders.base import KnowledgeBase, fingerprint
 from learners.recommenders.learned import single_thread
-from learners.surrogate.encoding import SpaceEncoder
+from learners.surrogate.encoding import SpaceEncoder, config_key
 
 #: Bump when the network, its inputs, the targets or the serialised layout change.
 ARCHITECTURE_VERSION = 1
@@ -106,6 +106,8 @@ class MetaSurrogate:
                          for k in members[0]}
         self._steps = None if step_sizes is None else {
             k: torch.as_tensor(np.stack([s[k] for s in step_sizes])) for k in step_sizes[0]}
+        self.pool_encoded = self.encoder.encode(pool)
+        self.pool_keys = [config_key(family, c) for c in pool]
 
     def __repr__(self) -> str:
         return f"MetaSurrogate({self.version!r}, {len(self._members)} members, {len(self.pool)} pool)"
@@ -115,28 +117,13 @@ class MetaSurrogate:
     def adapt(self, configs: Sequence[Mapping[str, Any]], y: Sequence[float] | np.ndarray,
               steps: int | None = None) -> AdaptedSurrogate:
         """Every member adapted to (configs, normalised y) in one batched computation."""
-        steps = self.params.adapt_steps if steps is None else steps
-        x = torch.as_tensor(self.encoder.encode(configs))
-        target = torch.as_tensor(np.asarray(y, dtype=np.float32).reshape(-1, 1))
-        if len(x) == 0 or steps == 0:
-            return AdaptedSurrogate(self, self._stacked)
-        with single_thread(), torch.no_grad():
-            fast = self._adapt(x, target, steps)
-        return AdaptedSurrogate(self, fast)
+        return adapt_many({self.family: self}, {self.family: (configs, y)}, steps)[self.family]
 
-    def _adapt(self, x: Tensor, y: Tensor, steps: int) -> dict[str, Tensor]:
-        inner = {"loss_fn": fn.resolve_loss("mse"), "steps": steps, "first_order": True,
-                 "adapt_names": tuple(self._stacked)}
-        if self._steps is None:
-            def one(p: fn.Params) -> fn.Params:
-                return fn.inner_loop(self._net, p, {}, x, y, lr=self.params.inner_lr, **inner)
-
-            return vmap(one)(self._stacked)
-
-        def one_sgd(p: fn.Params, lr: fn.Params) -> fn.Params:
-            return fn.inner_loop(self._net, p, {}, x, y, lr=lr, **inner)
-
-        return vmap(one_sgd)(self._stacked, self._steps)
+    def step_sizes(self) -> dict[str, Tensor]:
+        """Per-member, per-entry inner step sizes: Meta-SGD's learned ones, else ``inner_lr``."""
+        if self._steps is not None:
+            return self._steps
+        return {k: torch.full_like(v, self.params.inner_lr) for k, v in self._stacked.items()}
 
     def predict(self, configs: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         """Prior (unadapted) mean and spread of the normalised score of each configuration."""
@@ -171,6 +158,83 @@ class MetaSurrogate:
         return cls(header["family"], header["task_type"],
                    SurrogateParams.from_dict(header["params"]), members, header["pool"],
                    steps if steps[0] else None, header["version"])
+
+
+def adapt_many(surrogates: Mapping[str, MetaSurrogate],
+               data: Mapping[str, tuple[Sequence[Mapping[str, Any]], Sequence[float] | np.ndarray]],
+               steps: int | None = None) -> dict[str, AdaptedSurrogate]:
+    """Adapt several families' surrogates to their observations in one batched call.
+
+    Every (family, member) network is a slice of one stack (first layers zero-padded to the
+    widest encoding, observations padded and masked out of the loss), and the meta-learning
+    library's pure inner loop runs on all of them under one ``vmap``: on a CPU the cost of a
+    call, not its arithmetic, dominates, so nine families cost about what one does. A family
+    without observations keeps its meta-learned initialisation (its loss is zero).
+    """
+    families = list(surrogates)
+    if not families:
+        return {}
+    first = surrogates[families[0]]
+    steps = first.params.adapt_steps if steps is None else steps
+    shapes = {(s.params.hidden, s.params.depth) for s in surrogates.values()}
+    if len(shapes) > 1:
+        raise ValueError(f"surrogates of different network shapes {sorted(shapes)} cannot be "
+                         "adapted together; meta-train them with the same parameters")
+    width = max(s.encoder.width for s in surrogates.values())
+    xs, ys = [], []
+    for f in families:
+        configs, y = data.get(f, ((), ()))
+        xs.append(surrogates[f].encoder.encode(list(configs)))
+        ys.append(np.asarray(y, dtype=np.float32).reshape(-1))
+    n = max(1, max(len(y) for y in ys))
+    if steps == 0 or all(len(y) == 0 for y in ys):
+        return {f: AdaptedSurrogate(surrogates[f], surrogates[f]._stacked) for f in families}
+    x_all, t_all, params, lrs, owner = [], [], [], [], []
+    for f, x, y in zip(families, xs, ys, strict=True):
+        s = surrogates[f]
+        m = len(s._members)
+        x_pad = np.zeros((n, width), np.float32)
+        x_pad[: len(x), : x.shape[1]] = x
+        t = np.zeros((n, 2), np.float32)
+        t[: len(y), 0], t[: len(y), 1] = y, 1.0
+        x_all += [x_pad] * m
+        t_all += [t] * m
+        params.append(_pad_first(s._stacked, width))
+        lrs.append(_pad_first(s.step_sizes(), width))
+        owner += [f] * m
+    stacked = {k: torch.cat([p[k] for p in params]) for k in params[0]}
+    step_sizes = {k: torch.cat([p[k] for p in lrs]) for k in lrs[0]}
+    net = mlp(first.params.sizes(width), seed=0)
+    inner = {"loss_fn": _masked_mse, "steps": steps, "first_order": True,
+             "adapt_names": tuple(stacked)}
+
+    def one(p: fn.Params, lr: fn.Params, x: Tensor, t: Tensor) -> fn.Params:
+        return fn.inner_loop(net, p, {}, x, t, lr=lr, **inner)
+
+    with single_thread(), torch.no_grad():
+        fast = vmap(one)(stacked, step_sizes, torch.as_tensor(np.stack(x_all)),
+                         torch.as_tensor(np.stack(t_all)))
+    out = {}
+    for f in families:
+        idx = torch.as_tensor([i for i, o in enumerate(owner) if o == f])
+        w = surrogates[f].encoder.width
+        out[f] = AdaptedSurrogate(surrogates[f], {
+            k: (v[idx][..., :w] if k == "0.weight" else v[idx]) for k, v in fast.items()})
+    return out
+
+
+def _masked_mse(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean squared error over the rows whose weight (``target[:, 1]``) is 1; 0 when none."""
+    weight = target[:, 1:]
+    return (weight * (pred - target[:, :1]) ** 2).sum() / weight.sum().clamp(min=1.0)
+
+
+def _pad_first(params: Mapping[str, Tensor], width: int) -> dict[str, Tensor]:
+    """Zero columns appended to the first layer's weights (stacked over members) up to ``width``."""
+    out = dict(params)
+    w = out["0.weight"]
+    out["0.weight"] = torch.nn.functional.pad(w, (0, width - w.shape[-1]))
+    return out
 
 
 class AdaptedSurrogate:

@@ -1,0 +1,507 @@
+"""Sequential benchmark: HPO-B's protocol on our knowledge base, leave-one-group-out, every trial a lookup.
+
+For every held-out dataset (its whole origin group held out of the knowledge base that the
+zero-shot recommender and the surrogates are fitted on) and each seed, a method picks up to
+``--trials`` configurations one at a time from the stored pool; the score of a pick is looked up.
+Regret after t trials is 1 minus the best score so far, min-max normalised over the dataset's
+pool (as in benchmarks/zero_shot.py). Methods:
+
+* ``random``: the seed's 5 initial configurations, then uniformly among the rest.
+* ``tpe``, ``gp``: Optuna's TPESampler / GPSampler after the seed's 5 initial configurations.
+  The sampler proposes in the real space (a ``family`` choice plus every family's
+  hyperparameters, names prefixed by family); the proposal is snapped to the nearest
+  not-yet-evaluated pool configuration of the proposed family in the surrogate's encoding
+  (to any family's when that family is exhausted); the snapped configuration is told to
+  Optuna as its own trial (``add_trial``) and the raw proposal as failed, which both samplers
+  ignore. GPSampler's acquisition search is cut (``--gp-effort``) and it runs on
+  ``--gp-seeds`` seeds only: its cost per trial is seconds in 40 dimensions.
+* ``zero_shot``: the ``learned`` recommender's ranking alone (fitted on the training groups).
+* ``warmstart``: ours. The zero-shot top 5 as cold start, then ``learners.surrogate.suggest``
+  with the surrogates meta-trained on the training groups, candidates restricted to the pool.
+
+``zero_shot`` and ``warmstart`` replace the random initial design by the zero-shot picks (that
+is what a warm start is); the others use the seed's random 5, as in HPO-B.
+
+Reproduce (the CPU is shared):
+
+    nice -n 5 .venv/bin/python benchmarks/sequential.py
+    .venv/bin/python benchmarks/sequential.py --json --max-groups 2 --seeds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy and torch load their thread pools
+
+import numpy as np
+from scipy.stats import rankdata
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from zero_shot import complete_part  # noqa: E402
+
+from learners.recommenders import KnowledgeBase, make  # noqa: E402
+from learners.spaces import get_space  # noqa: E402
+from learners.surrogate import SpaceEncoder, config_key, meta_train_many, suggest  # noqa: E402
+from learners.sweep import pools_for  # noqa: E402
+from metastore.kb.bundle import BUNDLED_KB  # noqa: E402
+from service.usecases.recommend import knowledge_base_from_file  # noqa: E402
+
+METHODS = ("random", "tpe", "gp", "zero_shot", "warmstart")
+#: Methods that ignore the seed's random initial design (and, restricted to the pool, any seed).
+DETERMINISTIC = ("zero_shot", "warmstart")
+KS = (5, 10, 25, 50)
+RANK_AT = 25
+N_INITIAL = 5
+DOC = ROOT / "docs" / "benchmarks" / "sequential.md"
+
+
+# --- the problem: one dataset's pool --------------------------------------------------------------
+
+
+@dataclass
+class Pool:
+    """The configurations of a knowledge base with their encodings and one dataset's scores."""
+
+    kb: KnowledgeBase
+    encoders: dict[str, SpaceEncoder]
+    encoded: dict[str, np.ndarray]  # family -> (its configs, width) encodings
+    columns: dict[str, np.ndarray]  # family -> KB column indices
+    by_key: dict[str, int]  # config key -> KB column
+
+    @classmethod
+    def of(cls, kb: KnowledgeBase) -> Pool:
+        families = sorted(set(kb.families))
+        encoders = {f: SpaceEncoder(f, kb.task_type) for f in families}
+        columns = {f: np.flatnonzero(np.asarray(kb.families) == f) for f in families}
+        encoded = {f: encoders[f].encode([kb.config_values[j] for j in columns[f]])
+                   for f in families}
+        by_key = {config_key(f, encoders[f].canonical(v)): j
+                  for j, (f, v) in enumerate(zip(kb.families, kb.config_values, strict=True))}
+        return cls(kb, encoders, encoded, columns, by_key)
+
+    def nearest(self, family: str, config: dict[str, Any], taken: set[int]) -> int:
+        """The pool column closest to ``config`` among the not-taken ones of its family (any
+        family's when those are exhausted: then the first free column in a seeded order)."""
+        cols = self.columns[family]
+        free = np.array([j not in taken for j in cols])
+        if free.any():
+            x = self.encoders[family].encode([config])[0]
+            dist = np.abs(self.encoded[family] - x).sum(axis=1)
+            dist[~free] = np.inf
+            return int(cols[int(np.argmin(dist))])
+        rest = [j for j in range(self.kb.n_configs) if j not in taken]
+        return rest[0]
+
+
+@dataclass
+class Run:
+    """One (method, dataset, seed) trajectory: the KB columns picked, in order."""
+
+    method: str
+    dataset: str
+    seed: int
+    picks: list[int] = field(default_factory=list)
+
+
+def raw_scores(kb: KnowledgeBase, i: int) -> np.ndarray:
+    """Higher-is-better scores of dataset i (what a user's study would observe)."""
+    return kb.scores[i] if kb.higher_is_better else -kb.scores[i]
+
+
+def initial_design(kb: KnowledgeBase, i: int, seed: int) -> list[int]:
+    """The seed's 5 random initial configurations of dataset i (across families)."""
+    rng = np.random.default_rng([seed, i, 17])
+    return [int(j) for j in rng.choice(kb.n_configs, N_INITIAL, replace=False)]
+
+
+# --- methods --------------------------------------------------------------------------------------
+
+
+def run_random(pool: Pool, i: int, seed: int, trials: int, **_: Any) -> list[int]:
+    first = initial_design(pool.kb, i, seed)
+    rng = np.random.default_rng([seed, i, 29])
+    rest = [j for j in rng.permutation(pool.kb.n_configs) if j not in first]
+    return first + [int(j) for j in rest[: trials - len(first)]]
+
+
+def optuna_distributions(family: str, task_type: str) -> dict[str, Any]:
+    """Optuna distributions of a family's hyperparameters, named ``family.hp``.
+
+    Integers are relaxed to floats (on the same scale): the proposal is snapped to the pool
+    anyway, and GPSampler's search over integer dimensions costs minutes per run.
+    """
+    import optuna
+    from ConfigSpace.hyperparameters import (
+        CategoricalHyperparameter,
+        UniformFloatHyperparameter,
+        UniformIntegerHyperparameter,
+    )
+
+    out: dict[str, Any] = {}
+    for hp in get_space(family, task_type).configspace.values():
+        name = f"{family}.{hp.name}"
+        if isinstance(hp, CategoricalHyperparameter):
+            out[name] = optuna.distributions.CategoricalDistribution(list(hp.choices))
+        elif isinstance(hp, UniformIntegerHyperparameter | UniformFloatHyperparameter):
+            out[name] = optuna.distributions.FloatDistribution(float(hp.lower), float(hp.upper),
+                                                               log=hp.log)
+    return out
+
+
+def run_optuna(pool: Pool, i: int, seed: int, trials: int, *, sampler: str,
+               gp_effort: int = 256, **_: Any) -> list[int]:
+    """TPE or GP proposing in the flat real space, snapped to the pool (see the module doc)."""
+    import optuna
+
+    kb = pool.kb
+    families = sorted(pool.columns)
+    dists = {"family": optuna.distributions.CategoricalDistribution(families)}
+    for f in families:
+        dists.update(optuna_distributions(f, kb.task_type))
+    if sampler == "tpe":
+        s: Any = optuna.samplers.TPESampler(seed=seed, n_startup_trials=N_INITIAL)
+    else:
+        s = optuna.samplers.GPSampler(seed=seed, n_startup_trials=N_INITIAL)
+        s._n_preliminary_samples = gp_effort  # documented: the acquisition search is cut
+        s._n_local_search = 2
+    study = optuna.create_study(direction="maximize", sampler=s)
+    scores = raw_scores(kb, i)
+    picks: list[int] = []
+
+    def tell(j: int) -> None:
+        params = {"family": kb.families[j]}
+        params.update(_flat_params(kb, j, dists))
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions={k: dists[k] for k in params}, value=float(scores[j])))
+        picks.append(j)
+
+    for j in initial_design(kb, i, seed):
+        tell(j)
+    while len(picks) < trials:
+        trial = study.ask(dists)
+        family = trial.params["family"]
+        prefix = family + "."
+        config = _from_proposal(pool.encoders[family], {
+            k[len(prefix):]: v for k, v in trial.params.items() if k.startswith(prefix)})
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        tell(pool.nearest(family, config, set(picks)))
+    return picks
+
+
+def _flat_params(kb: KnowledgeBase, j: int, dists: dict[str, Any]) -> dict[str, Any]:
+    """The pool configuration's values for every hyperparameter of every family: its own
+    family's actual values, the others' at their distributions' low end (ignored by the
+    objective; Optuna needs a value for each declared parameter of the flat space)."""
+    family = kb.families[j]
+    values = kb.config_values[j]
+    out: dict[str, Any] = {}
+    for name, d in dists.items():
+        if name == "family":
+            continue
+        fam, hp = name.split(".", 1)
+        if fam == family and values.get(hp) is not None:
+            out[name] = values[hp] if hasattr(d, "choices") else float(values[hp])
+        else:
+            out[name] = d.choices[0] if hasattr(d, "choices") else d.low
+    return out
+
+
+def _from_proposal(encoder: SpaceEncoder, config: dict[str, Any]) -> dict[str, Any]:
+    """Integers rounded, hyperparameters that the rest of the configuration makes inactive
+    dropped: a valid configuration of the space."""
+    from ConfigSpace.hyperparameters import UniformIntegerHyperparameter
+    from ConfigSpace.util import deactivate_inactive_hyperparameters
+
+    cs = encoder.space.configspace
+    for name, hp in cs.items():
+        if isinstance(hp, UniformIntegerHyperparameter) and name in config:
+            config[name] = round(config[name])
+    return encoder.space.to_dict(deactivate_inactive_hyperparameters(config, cs))
+
+
+def run_zero_shot(pool: Pool, i: int, seed: int, trials: int, *, ranking: list[int],
+                  **_: Any) -> list[int]:
+    rng = np.random.default_rng([seed, i, 31])
+    rest = [int(j) for j in rng.permutation(pool.kb.n_configs) if j not in ranking]
+    return (ranking + rest)[:trials]
+
+
+def run_warmstart(pool: Pool, i: int, seed: int, trials: int, *, ranking: list[int],
+                  surrogates: dict, n_cold: int = N_INITIAL, **_: Any) -> list[int]:
+    kb = pool.kb
+    scores = raw_scores(kb, i)
+    cold = [(kb.families[j], kb.config_values[j]) for j in ranking[:n_cold]]
+    observations: list[tuple[str, dict, float | None]] = []
+    picks: list[int] = []
+    while len(picks) < trials:
+        out = suggest(surrogates, observations, 1, cold_start=cold, seed=seed * 1000 + len(picks),
+                      n_random=0, n_neighbours=0)
+        if not out:
+            break
+        s = out[0]
+        j = pool.by_key[config_key(s.family, s.config)]
+        picks.append(j)
+        observations.append((s.family, s.config, float(scores[j])))
+    return picks
+
+
+RUNNERS: dict[str, Callable[..., list[int]]] = {
+    "random": run_random,
+    "tpe": partial(run_optuna, sampler="tpe"),
+    "gp": partial(run_optuna, sampler="gp"),
+    "zero_shot": run_zero_shot,
+    "warmstart": run_warmstart,
+}
+
+
+# --- leave-one-group-out --------------------------------------------------------------------------
+
+
+def logo(kb: KnowledgeBase, methods: Sequence[str], args: argparse.Namespace,
+         log: Callable[[str], None]) -> list[Run]:
+    groups = sorted(set(kb.groups))
+    rng = np.random.default_rng(args.seed)
+    if args.max_groups is not None and args.max_groups < len(groups):
+        groups = sorted(rng.choice(groups, args.max_groups, replace=False).tolist())
+    pool = Pool.of(kb)
+    runs: list[Run] = []
+    for g, group in enumerate(groups):
+        test = [i for i, x in enumerate(kb.groups) if x == group]
+        train = kb.subset([i for i, x in enumerate(kb.groups) if x != group])
+        if train.n_datasets == 0:
+            continue
+        started = time.time()
+        rec = make("learned", **args.learned_params).fit(train)
+        surrogates = meta_train_many(train, seed=args.seed, **args.surrogate_params)
+        fit_s = time.time() - started
+        for i in test:
+            mf = dict(zip(kb.metafeature_names, kb.metafeatures[i], strict=True))
+            ranking = [r.config_index for r in rec.recommend(
+                mf, k=args.trials, n_rows=int(kb.n_rows[i]), n_features=int(kb.n_features[i]))]
+            context = {"ranking": ranking, "surrogates": surrogates, "gp_effort": args.gp_effort}
+            for m in methods:
+                seeds = range(args.gp_seeds if m == "gp" else args.seeds)
+                for seed in seeds:
+                    if m in DETERMINISTIC and seed > 0:  # the same run for every seed
+                        runs.append(Run(m, kb.dataset_keys[i], seed, runs[-1].picks))
+                        continue
+                    t = time.time()
+                    picks = RUNNERS[m](pool, i, seed, args.trials, **context)
+                    runs.append(Run(m, kb.dataset_keys[i], seed, picks))
+                    args.timings.setdefault(m, []).append(time.time() - t)
+        log(f"  group {g + 1}/{len(groups)} {group}: {len(test)} dataset(s), fit {fit_s:.1f} s")
+    return runs
+
+
+def regrets(kb: KnowledgeBase, runs: Sequence[Run], trials: int) -> dict[tuple, np.ndarray]:
+    """(method, dataset, seed) -> regret after 1..trials picks (flat once a trajectory ends)."""
+    norm = kb.normalised(fill=0.0)
+    index = {d: i for i, d in enumerate(kb.dataset_keys)}
+    out = {}
+    for r in runs:
+        best = np.maximum.accumulate(norm[index[r.dataset], r.picks])
+        curve = np.full(trials, 1.0 - best[-1])
+        curve[: len(best)] = 1.0 - best
+        out[(r.method, r.dataset, r.seed)] = curve
+    return out
+
+
+def summarise(curves: dict[tuple, np.ndarray], methods: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Mean regret at each k per method and the average rank at ``RANK_AT`` (per dataset, over
+    seeds: each method's seed-mean regret is ranked among the methods, ties averaged)."""
+    table: dict[str, dict[str, float]] = {}
+    datasets = sorted({d for _, d, _ in curves})
+    for m in methods:
+        rows = [c for (mm, _, _), c in curves.items() if mm == m]
+        if not rows:
+            continue
+        table[m] = {f"regret@{k}": round(float(np.mean([c[min(k, len(c)) - 1] for c in rows])), 4)
+                    for k in KS}
+    present = [m for m in methods if m in table]
+    ranks = []
+    for d in datasets:
+        per = [np.mean([c[RANK_AT - 1] for (mm, dd, _), c in curves.items() if mm == m and dd == d])
+               for m in present]
+        ranks.append(rankdata(per))
+    mean_rank = np.mean(ranks, axis=0) if ranks else np.full(len(present), math.nan)
+    for m, r in zip(present, mean_rank, strict=True):
+        table[m][f"rank@{RANK_AT}"] = round(float(r), 3)
+    return table
+
+
+def mean_curve(curves: dict[tuple, np.ndarray], method: str) -> np.ndarray:
+    return np.mean([c for (m, _, _), c in curves.items() if m == method], axis=0)
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def markdown_table(table: dict[str, dict[str, float]]) -> str:
+    cols = [f"regret@{k}" for k in KS] + [f"rank@{RANK_AT}"]
+    lines = ["| method | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for m, row in table.items():
+        lines.append(f"| {m} | " + " | ".join(f"{row[c]:.4f}" for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def plot(curves: dict[str, dict[tuple, np.ndarray]], methods: Sequence[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 4), squeeze=False)
+    for ax, (name, c) in zip(axes[0], curves.items(), strict=True):
+        for m in methods:
+            if any(k[0] == m for k in c):
+                y = mean_curve(c, m)
+                ax.plot(np.arange(1, len(y) + 1), y, label=m)
+        ax.set_yscale("log")
+        ax.set_xlabel("trials")
+        ax.set_ylabel("mean normalised regret")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def goals(table: dict[str, dict[str, float]]) -> dict[str, Any]:
+    ours, tpe, rnd = table.get("warmstart"), table.get("tpe"), table.get("random")
+    out: dict[str, Any] = {}
+    if ours and tpe:
+        out["regret@25 <= half of tpe"] = ours["regret@25"] <= 0.5 * tpe["regret@25"]
+    if ours and rnd:
+        out["regret@10 <= random regret@50"] = ours["regret@10"] <= rnd["regret@50"]
+    return out
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def load(path: Path, min_coverage: float) -> dict[str, KnowledgeBase]:
+    """One knowledge base per task type from the knowledge-base file (complete part only)."""
+    kbs = {}
+    for task_type in ("classification", "regression"):
+        try:
+            kb = knowledge_base_from_file(path, task_type)
+        except ValueError:
+            continue
+        pool_size = sum(len(p) for p in pools_for(task_type).values())
+        kbs[task_type] = complete_part(kb, min_coverage, pool_size)
+    return kbs
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--kb", type=Path, default=BUNDLED_KB, help="knowledge-base file")
+    p.add_argument("--min-coverage", type=float, default=0.95)
+    p.add_argument("--task-type", choices=["classification", "regression", "both"], default="both")
+    p.add_argument("--max-groups", type=int, default=None, help="held-out groups per task type")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--gp-seeds", type=int, default=1, help="seeds for GPSampler (slow)")
+    p.add_argument("--gp-effort", type=int, default=256,
+                   help="GPSampler's preliminary acquisition samples (Optuna's default 2048)")
+    p.add_argument("--trials", type=int, default=max(KS))
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    p.add_argument("--learned-params", type=json.loads, default={})
+    p.add_argument("--surrogate-params", type=json.loads, default={})
+    p.add_argument("--seed", type=int, default=0, help="chooses the held-out groups")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON only")
+    p.add_argument("--out", type=Path, default=DOC)
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse(argv)
+    args.timings = {}
+    log = partial(print, file=sys.stderr, flush=True)
+    command = "nice -n 5 .venv/bin/python benchmarks/sequential.py " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    started = time.time()
+    warnings.filterwarnings("ignore", category=UserWarning, module="optuna")
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    kbs = load(args.kb, args.min_coverage)
+    if args.task_type != "both":
+        kbs = {t: kb for t, kb in kbs.items() if t == args.task_type}
+    all_curves: dict[str, dict[tuple, np.ndarray]] = {}
+    info: dict[str, Any] = {}
+    for task_type, kb in kbs.items():
+        if len(set(kb.groups)) < 2:
+            log(f"{task_type}: {len(set(kb.groups))} group(s); leave-one-group-out needs two")
+            continue
+        log(f"{task_type}: {kb.n_datasets} datasets, {len(set(kb.groups))} groups, "
+            f"{kb.n_configs} configurations, metric {kb.metric}")
+        runs = logo(kb, args.methods, args, log)
+        all_curves[task_type] = {(m, f"{task_type}/{d}", s): c
+                                 for (m, d, s), c in regrets(kb, runs, args.trials).items()}
+        info[task_type] = {"datasets": kb.n_datasets, "groups": len(set(kb.groups)),
+                           "configurations": kb.n_configs, "metric": kb.metric,
+                           "held_out": len({r.dataset for r in runs})}
+    merged = {k: v for c in all_curves.values() for k, v in c.items()}
+    table = summarise(merged, args.methods)
+    result = {"methods": table}
+    if args.json:
+        print(json.dumps(result))
+        return result
+    seconds = round(time.time() - started, 1)
+    per_run = {m: round(float(np.mean(t)), 2) for m, t in args.timings.items()}
+    tables = {t: summarise(c, args.methods) for t, c in all_curves.items()}
+    print(markdown_table(table))
+    report(args, command, table, tables, info, per_run, seconds, all_curves)
+    return result
+
+
+def report(args: argparse.Namespace, command: str, table: dict, tables: dict, info: dict,
+           per_run: dict, seconds: float, curves: dict) -> None:
+    png = args.out.with_suffix(".png")
+    plot({"all": {k: v for c in curves.values() for k, v in c.items()}, **curves},
+         args.methods, png)
+    lines = [
+        "# Sequential benchmark: transfer HPO on the knowledge base",
+        "",
+        f"Command: `{command}` ({seconds} s on this machine, 2 shared cores).",
+        "",
+        "Protocol: HPO-B's on our knowledge base (see the docstring of `benchmarks/sequential.py`): "
+        "leave-one-group-out, the \"auto\" space (every family's stored pool), "
+        f"{args.seeds} seeds (GP: {args.gp_seeds}), {args.trials} trials, every trial a lookup; "
+        "regret = 1 - best normalised score so far (min-max over the dataset's pool).",
+        "",
+        "| task type | datasets | groups | configurations | metric | held out |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t, d in info.items():
+        lines.append(f"| {t} | {d['datasets']} | {d['groups']} | {d['configurations']} | "
+                     f"{d['metric']} | {d['held_out']} |")
+    lines += ["", "## All held-out datasets", "", markdown_table(table), ""]
+    for t, tab in tables.items():
+        lines += [f"## {t}", "", markdown_table(tab), ""]
+    lines += ["## Goals", ""]
+    lines += [f"- {k}: {'met' if v else 'NOT met'}" for k, v in goals(table).items()]
+    lines += ["", "Seconds per run (one method, one dataset, one seed): "
+              + ", ".join(f"{m} {s}" for m, s in per_run.items()), "",
+              f"![regret against trials]({png.name})", ""]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
