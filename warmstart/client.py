@@ -212,6 +212,71 @@ class WarmstartClient:
     def learner_models(self) -> list[dict[str, Any]]:
         return self._json("GET", "/v1/learner-models")
 
+    # -- studies (tuning runs the service steers) -------------------------------------------------
+    def create_study(
+        self,
+        dataset_id: int,
+        space: str = "auto",
+        families: Sequence[str] | None = None,
+        metric: str | None = None,
+        direction: str | None = None,
+        n_initial: int = 5,
+        seed: int = 0,
+        name: str = "",
+    ) -> dict[str, Any]:
+        """Start a study on a stored dataset: one family's space, or `auto` across families."""
+        body: dict[str, Any] = {
+            "dataset_id": dataset_id,
+            "space": space,
+            "n_initial": n_initial,
+            "seed": seed,
+        }
+        body.update(_present({"metric": metric, "direction": direction, "name": name or None}))
+        if families is not None:
+            body["families"] = list(families)
+        return self._json("POST", "/v1/studies", json=body)
+
+    def list_studies(self, dataset_id: int | None = None, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        params = _present({"dataset_id": dataset_id, "limit": limit, "offset": offset})
+        return self._json("GET", "/v1/studies", params=params)
+
+    def get_study(self, study_id: int) -> dict[str, Any]:
+        """The study with its trajectory (every trial in order) and its best trial so far."""
+        return self._json("GET", f"/v1/studies/{study_id}")
+
+    def suggest(self, study_id: int, n: int = 1, timeout: float = 300.0) -> dict[str, Any]:
+        """The next `n` configurations (each handed out once). The first one past the zero-shot
+        trials may wait for the surrogates to meta-train, hence the longer timeout."""
+        path = f"/v1/studies/{study_id}/suggest"
+        return self._json("POST", path, params={"n": n}, timeout=timeout)
+
+    def observe(
+        self,
+        study_id: int,
+        trial_id: int,
+        score: float | None = None,
+        status: str = "ok",
+        metrics: Mapping[str, float | None] | None = None,
+        fit_time: float | None = None,
+        predict_time: float | None = None,
+        error: str | None = None,
+        protocol: str = "user",
+    ) -> dict[str, Any]:
+        """Report a suggested trial's result (or failure); resending the same result is harmless."""
+        body: dict[str, Any] = {"trial_id": trial_id, "status": status, "protocol": protocol}
+        body.update(
+            _present(
+                {
+                    "score": score,
+                    "metrics": dict(metrics) if metrics is not None else None,
+                    "fit_time": fit_time,
+                    "predict_time": predict_time,
+                    "error": error,
+                }
+            )
+        )
+        return self._json("POST", f"/v1/studies/{study_id}/observations", json=body)
+
     # -- jobs --------------------------------------------------------------------------------------
     def list_jobs(
         self, state: str | None = None, kind: str | None = None, limit: int = 50, offset: int = 0
