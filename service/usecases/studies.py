@@ -210,7 +210,18 @@ def suggest(
         raise InvalidRequest(f"n must be between 1 and {MAX_SUGGESTIONS}, not {n}.")
     study = studies.get_study(study_id)
     plan = _plan(store, recommenders, surrogates, study, n)
-    trials = studies.suggest(study_id, lambda s, t: _propose(plan, s, t, n))
+    # Propose outside the lock (the surrogate takes up to seconds, and SQLite's write lock
+    # holds the whole database); under the lock, keep it only if no trial was added since,
+    # else propose again there, seeing the newcomers.
+    seen = studies.trials(study_id)
+    early = _propose(plan, study, seen, n)
+
+    def propose(locked: StudyRecord, trials: list[TrialRecord]) -> list[ProposedTrial]:
+        if [t.id for t in trials] == [t.id for t in seen]:
+            return early
+        return _propose(plan, locked, trials, n)
+
+    trials = studies.suggest(study_id, propose)
     return {
         "study_id": study_id,
         "suggestions": trials,
@@ -276,7 +287,7 @@ class _Proposals:
 
 
 def _propose(plan: _Plan, study: StudyRecord, trials: list[TrialRecord], n: int) -> list[ProposedTrial]:
-    """Runs under the study's lock: it sees every pending trial, so nothing is proposed twice."""
+    """Configurations that none of `trials` holds (`suggest` makes sure they are all the study's)."""
     out = _Proposals(plan, trials)
     for family, values in plan.zero_shot:
         if len(out.items) >= n or len(trials) + len(out.items) >= study.n_initial:
