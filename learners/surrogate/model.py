@@ -36,7 +36,7 @@ class SurrogateParams:
     """How a surrogate is meta-trained and adapted.
 
     ``n_members`` MLPs of ``depth`` hidden layers of width ``hidden``, each meta-trained with
-    ``algorithm`` (first-order MAML by default) for ``iterations`` outer Adam steps
+    ``algorithm`` (first-order Meta-SGD by default) for ``iterations`` outer Adam steps
     (``outer_lr``) of ``meta_batch_size`` tasks drawn from its own bootstrap of the datasets.
     Outer step i's tasks have ``shots[i % len(shots)]`` support configurations (a study sees
     every support size from one up). The inner loop takes ``inner_steps`` steps of
@@ -47,8 +47,8 @@ class SurrogateParams:
     n_members: int = 5
     hidden: int = 32
     depth: int = 2
-    algorithm: str = "fomaml"
-    iterations: int = 200
+    algorithm: str = "metasgd"
+    iterations: int = 150
     meta_batch_size: int = 8
     shots: tuple[int, ...] = (2, 5, 10, 20)
     inner_lr: float = 0.1

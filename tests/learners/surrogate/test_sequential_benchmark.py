@@ -1,0 +1,27 @@
+"""benchmarks/sequential.py --json on a tiny synthetic knowledge base: the keys H2 and the docs rely on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_json_prints_every_method_and_metric() -> None:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "sequential.py"), "--json", "--synthetic", "4",
+           "--max-groups", "2", "--seeds", "1", "--trials", "8", "--gp-effort", "32",
+           "--surrogate-params", '{"iterations": 5, "n_members": 2}',
+           "--learned-params", '{"epochs": 10, "n_members": 1}']
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
+    result = json.loads(done.stdout)
+    assert set(result) == {"methods"}
+    assert set(result["methods"]) == {"random", "tpe", "gp", "zero_shot", "warmstart"}
+    for row in result["methods"].values():
+        assert set(row) == {"regret@5", "regret@10", "regret@25", "regret@50", "rank@25"}
+        assert 0.0 <= row["regret@50"] <= row["regret@10"] <= row["regret@5"] <= 1.0
+        assert 1.0 <= row["rank@25"] <= 5.0
+    # the same initial design: every baseline has the same regret after its 5 random picks
+    assert len({result["methods"][m]["regret@5"] for m in ("random", "tpe", "gp")}) == 1
