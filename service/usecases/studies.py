@@ -56,8 +56,7 @@ def create_study(store: MetaStore, studies: StudyStore, body: StudyIn) -> StudyR
         raise InvalidRequest("families goes with space=auto; a family's space searches that family only.")
     else:
         families = [body.space]
-    for family in families:
-        _space_id(store, family, task_type)  # refuses an unknown family, stores the space once
+    _space_ids(store, families, task_type)  # refuses an unknown family, stores each space once
     return studies.create_study(
         NewStudy(
             dataset_id=dataset.id,
@@ -73,18 +72,22 @@ def create_study(store: MetaStore, studies: StudyStore, body: StudyIn) -> StudyR
     )
 
 
-def _space_id(store: MetaStore, family: str, task_type: str) -> int:
-    """The stored id of warmstart's current space of `family` (stored on first use)."""
-    try:
-        space = get_space(family, task_type)
-    except UnknownFamilyError as exc:
-        raise InvalidRequest(
-            f"Unknown family {family!r}; choose from {', '.join(FAMILIES)} or auto."
-        ) from exc
-    for s in store.list_search_spaces():
-        if (s.family, s.task_type, s.version) == (family, task_type, str(space.version)):
-            return s.id
-    return store.upsert_search_space(family, task_type, str(space.version), space.to_json()).id  # type: ignore[arg-type]
+def _space_ids(store: MetaStore, families: Sequence[str], task_type: str) -> dict[str, int]:
+    """The stored ids of warmstart's current spaces of `families` (each stored on first use)."""
+    stored = {(s.family, s.task_type, s.version): s.id for s in store.list_search_spaces()}
+    out = {}
+    for family in families:
+        try:
+            space = get_space(family, task_type)
+        except UnknownFamilyError as exc:
+            raise InvalidRequest(
+                f"Unknown family {family!r}; choose from {', '.join(FAMILIES)} or auto."
+            ) from exc
+        key = (family, task_type, str(space.version))
+        if key not in stored:
+            stored[key] = store.upsert_search_space(family, task_type, key[2], space.to_json()).id  # type: ignore[arg-type]
+        out[family] = stored[key]
+    return out
 
 
 # -- the surrogates -----------------------------------------------------------------------------
@@ -133,6 +136,10 @@ class SurrogateRegistry:
                 for f in families
                 if (f, task_type, metric) in self._cache
             }
+
+    def cached(self, families: Sequence[str], task_type: TaskType, metric: str) -> dict[str, tuple[Any, str]]:
+        """Those of `get` already in memory; never loads or trains."""
+        return {f: self._cache[k] for f in families if (k := (f, task_type, metric)) in self._cache}
 
     def warm(self, families: Sequence[str], task_type: TaskType, metric: str) -> threading.Thread:
         """Load or meta-train in the background, so that the study's first surrogate suggestion
@@ -195,6 +202,7 @@ class _Plan:
     zero_shot: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     zero_shot_version: str | None = None
     surrogates: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    consulted: bool = False  # whether a proposal asked the surrogates (named in the answer then)
 
 
 def suggest(
@@ -226,7 +234,7 @@ def suggest(
         "study_id": study_id,
         "suggestions": trials,
         "zero_shot_version": plan.zero_shot_version,
-        "surrogate_versions": {f: v for f, (_, v) in plan.surrogates.items()},
+        "surrogate_versions": {f: v for f, (_, v) in plan.surrogates.items()} if plan.consulted else {},
     }
 
 
@@ -238,12 +246,14 @@ def _plan(
     n: int,
 ) -> _Plan:
     dataset = store.get_dataset(study.dataset_id)
-    plan = _Plan(study, {f: _space_id(store, f, study.task_type) for f in study.families})
+    plan = _Plan(study, _space_ids(store, study.families, study.task_type))
     if study.n_trials < study.n_initial:
         # Enough picks to skip the ones pending or observed already, whatever other workers took.
         plan.zero_shot, plan.zero_shot_version = _zero_shot(recommenders, dataset, study, study.n_initial + n)
     if study.n_trials + n > study.n_initial:
         plan.surrogates = surrogates.get(study.families, study.task_type, study.metric)  # type: ignore[arg-type]
+    else:  # other workers may end the zero-shot trials first: use the surrogates if they are ready
+        plan.surrogates = surrogates.cached(study.families, study.task_type, study.metric)  # type: ignore[arg-type]
     return plan
 
 
@@ -314,6 +324,8 @@ def _surrogate_suggestions(
     plan: _Plan, study: StudyRecord, trials: list[TrialRecord], chosen: list[ProposedTrial], n: int
 ) -> list[Any]:
     from learners.surrogate import suggest as surrogate_suggest
+
+    plan.consulted = True
 
     families = set(plan.surrogates)
     sign = 1.0 if study.direction == "maximize" else -1.0  # the surrogate maximises
