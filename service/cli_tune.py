@@ -176,6 +176,7 @@ def _observation(trial_id: int, result: Any, metric: str, protocol: str) -> dict
         "status": status,
         "metrics": metrics if status == "ok" else {},
         "fit_time": result.fit_time,
+        "predict_time": result.predict_time,
         "error": error,
         "protocol": protocol,
     }

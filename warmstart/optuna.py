@@ -89,10 +89,12 @@ class StudiesApi:
         fit_time: float | None = None,
         error: str | None = None,
         protocol: str = "user",
+        predict_time: float | None = None,
     ) -> dict[str, Any]:
         """Resending the same result is harmless (the service records it once)."""
         body: dict[str, Any] = {"trial_id": trial_id, "status": status, "protocol": protocol}
-        for key, value in (("score", score), ("metrics", metrics), ("fit_time", fit_time), ("error", error)):
+        optional = {"score": score, "metrics": metrics, "fit_time": fit_time, "predict_time": predict_time}
+        for key, value in {**optional, "error": error}.items():
             if value is not None:
                 body[key] = dict(value) if key == "metrics" else value
         return self.client._json("POST", f"/v1/studies/{study_id}/observations", json=body)

@@ -160,3 +160,18 @@ def test_concurrent_suggest_is_serialised(store: SqlMetaStore, setup: tuple[int,
         t.join()
     assert not errors
     assert sorted(got) == list(range(1, 13))
+
+
+def test_get_trial_and_deleting_the_dataset_removes_its_studies(
+    store: SqlMetaStore, studies: SqlStudyStore, setup: tuple[int, int]
+) -> None:
+    dataset_id, space_id = setup
+    sid = _study(studies, dataset_id)
+    [trial, _] = studies.suggest(sid, _fixed(space_id, [1, 2]))
+    assert studies.get_trial(sid, trial.id) == trial
+    with pytest.raises(UnknownTrial):
+        studies.get_trial(_study(studies, dataset_id), trial.id)
+    store.delete_dataset(dataset_id)
+    with pytest.raises(StudyNotFound):
+        studies.get_study(sid)
+    assert studies.list_studies().total == 0
