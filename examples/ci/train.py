@@ -13,6 +13,7 @@ from pathlib import Path
 
 import joblib
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from learners.spaces import get_space
 from service.usecases.ingest import parse_table, prepare
@@ -42,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     data = prepare(table, args.target, task_type, min_rows=2, max_columns=100_000)
     space = get_space(best["family"], task_type)
     model = space.build(best["hyperparameters"], data.column_types, seed=0)
-    model.fit(data.X, data.y)
+    with threadpool_limits(limits=1):  # one core per fit, as the harness fitted it
+        model.fit(data.X, data.y)
 
     args.out.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, args.out / "model.joblib")

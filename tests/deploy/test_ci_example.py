@@ -87,6 +87,7 @@ def test_the_workflow_runs_the_pipeline_script_and_keeps_the_model() -> None:
     assert any(s.startswith("actions/upload-artifact") for s in steps)
 
 
+@pytest.mark.slow
 def test_pipeline_reports_learns_and_falls_back(tmp_path: Path, service) -> None:
     url, server = service
     _, out1 = pipeline(tmp_path, url, "run1")
