@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from learners.datasets import catalog
@@ -12,6 +13,7 @@ from metastore.kb import export_kb, load_kb, read_kb
 from metastore.session import make_engine
 from metastore.sql import SqlMetaStore
 from service.usecases.kb import build
+from service.usecases.recommend import knowledge_base, knowledge_base_from_file
 from tests.conftest import PMLB
 
 FAMILIES = ["knn"]
@@ -97,20 +99,12 @@ def test_the_bundled_file_is_a_readable_knowledge_base(sqlite_url: str) -> None:
     loaded = load_kb(store, BUNDLED_KB)
     assert loaded["datasets_added"] == kb.stats["datasets"]
     assert store.stats().evaluations == kb.stats["evaluations"]
-
-
-def test_knowledge_base_from_file_is_the_matrix_the_service_builds(sqlite_store):
-    """Benchmarks read the shipped file directly; they must see what a server that loaded it sees."""
-    import numpy as np
-
-    from metastore.kb.bundle import BUNDLED_KB, load_kb
-    from service.usecases.recommend import knowledge_base, knowledge_base_from_file
-
-    load_kb(sqlite_store, BUNDLED_KB)
+    # Benchmarks read the file directly; they must see the matrix a server that loaded it builds.
     for task_type, metric in (("classification", "balanced_accuracy"), ("regression", "r2")):
         from_file = knowledge_base_from_file(BUNDLED_KB, task_type, metric)
-        served, datasets, _ = knowledge_base(sqlite_store, task_type, metric)
-        order = [[datasets[h].name for h in served.dataset_keys].index(n) for n in from_file.dataset_keys]
+        served, datasets, _ = knowledge_base(store, task_type, metric)
+        names = [datasets[h].name for h in served.dataset_keys]
+        order = [names.index(n) for n in from_file.dataset_keys]
         assert from_file.config_keys == served.config_keys
         assert from_file.groups == [served.groups[i] for i in order]
         np.testing.assert_allclose(from_file.scores, served.scores[order], equal_nan=True)
