@@ -300,6 +300,10 @@ class WarmstartClient:
                     last = event["id"]
                     yield event
                 return
+            except ServiceUnavailable:  # a 502/503/504 before the stream started
+                if attempt == self.retries:
+                    raise
+                time.sleep(min(self.backoff * 2**attempt, 30.0))
             except (httpx.ConnectError, httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError) as exc:
                 if attempt == self.retries:
                     raise ServiceUnavailable(0, "Service unreachable", f"{self.url}: {exc}") from exc

@@ -8,9 +8,10 @@ from fastapi import FastAPI
 
 from metastore.sql import SqlMetaStore
 from service.jobs.worker import Worker, jobs_for
+from tests.service.conftest import free_port
 from tests.service.jobs_support import FAST
 from tests.service.test_families_api import records, sinusoid_rows
-from warmstart import ApiError, WarmstartClient
+from warmstart import ApiError, ServiceUnavailable, WarmstartClient
 
 TINY = {
     "iterations": 20,
@@ -79,3 +80,10 @@ def test_cancel_a_queued_job_and_its_stream_ends(live_server, sqlite_store: SqlM
         with pytest.raises(ApiError) as exc:
             client.meta_train(424242)
         assert exc.value.status == 404 and exc.value.body["status"] == 404
+
+
+def test_following_the_events_of_an_unreachable_service_says_so() -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with WarmstartClient(url, retries=1, backoff=0.01) as client, pytest.raises(ServiceUnavailable) as exc:
+        list(client.job_events(1))
+    assert "unreachable" in str(exc.value).lower()
