@@ -1,4 +1,9 @@
-"""`warmstart families ...` as real processes: on the local metastore, and against a server with --url."""
+"""`warmstart families ...`: the whole flow on the local metastore and against a server with --url.
+
+The commands run in this process through the real entry point (`service.cli.main`, argv and
+exit code included): a fresh interpreter costs ~6 s of imports per command on this machine.
+One test runs the installed command as a real process.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from metastore.sql import SqlMetaStore
 from service.app import create_app
+from service.cli import main
 from tests.service.conftest import LiveServer, make_settings
 from tests.service.test_families_api import sinusoid_rows
 
@@ -20,21 +27,23 @@ TRAIN += ["--n-validation-tasks", "4", "--pooled-steps", "10"]
 
 
 @pytest.fixture
-def cli(tmp_path: Path):
-    env = {**os.environ, "WARMSTART_DATA_DIR": str(tmp_path / "data"), "WARMSTART_JOB_POLL_S": "0.1"}
-    env.pop("WARMSTART_DATABASE_URL", None)
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    monkeypatch.setenv("WARMSTART_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("WARMSTART_JOB_POLL_S", "0.1")
+    monkeypatch.delenv("WARMSTART_DATABASE_URL", raising=False)
 
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-c", "from service.cli import main; main()", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-        )
+    def run(*args: str, ok: bool = True) -> SimpleNamespace:
+        monkeypatch.setattr(sys, "argv", ["warmstart", *args])
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
         if ok:
-            assert proc.returncode == 0, proc.stderr
-        return proc
+            assert code == 0, err
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
 
     return run
 
@@ -134,6 +143,14 @@ def test_errors_are_one_line_and_non_zero(cli, args: list[str], why: str) -> Non
     proc = cli("families", *args, ok=False)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
     assert why in proc.stderr
+
+
+def test_the_installed_command_answers_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "WARMSTART_DATA_DIR": str(tmp_path / "data")}
+    env.pop("WARMSTART_DATABASE_URL", None)
+    command = [sys.executable, "-c", "from service.cli import main; main()", "families"]
+    proc = subprocess.run([*command, "show", "7"], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "family 7" in proc.stderr
 
 
 def test_bad_tasks_and_support_sets_are_one_line_errors(cli, files: dict[str, Path], tmp_path: Path) -> None:
