@@ -68,6 +68,13 @@ def load_bundled_if_empty(store: SqlMetaStore) -> None:
         result["datasets_added"],
         result["evaluations_added"],
     )
+    # The cheap recommenders fit within a request; `learned` meta-trains for seconds to minutes,
+    # so a worker (the embedded one by default) fits it now rather than the first user waiting.
+    from service.jobs.handlers import submit
+    from service.jobs.worker import jobs_for
+
+    job = submit(jobs_for(store), "learners.fit", {"methods": ["learned"]})
+    log.info("queued job %s: fit the learned recommender on the bundled knowledge base", job.id)
 
 
 def create_app(settings: Settings | None = None, store: MetaStore | None = None) -> FastAPI:

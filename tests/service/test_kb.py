@@ -85,6 +85,11 @@ def test_empty_metastore_loads_the_bundled_kb_on_first_start(
     store = open_store(settings)
     assert store.stats().evaluations == 33
     assert open_store(settings).stats().evaluations == 33  # not loaded twice
+    # and the learned recommender's fit is queued once, for a worker, not left to the first request
+    from service.jobs.worker import jobs_for
+
+    queued = jobs_for(store).list_jobs(kind="learners.fit").items
+    assert len(queued) == 1 and queued[0].arguments["methods"] == ["learned"]
 
 
 def test_the_bundled_file_is_a_readable_knowledge_base(sqlite_url: str) -> None:
