@@ -24,6 +24,12 @@ TABLES = {
     "families",
     "family_tasks",
     "family_models",
+    "family_model_weights",
+    "jobs",
+    "job_events",
+    "job_checkpoints",
+    "studies",
+    "study_trials",
 }
 
 
