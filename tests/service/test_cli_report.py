@@ -8,11 +8,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from metastore import schema
 from metastore.sql import SqlMetaStore
+from service.cli import main
 from service.usecases.kb import register_pools
 from tests.service.conftest import free_port
 from tests.service.data import csv_bytes, regression_frame
@@ -21,7 +23,30 @@ FAMILIES = ["knn", "linear"]
 FAMILY_ARGS = ["--families", "knn", "--families", "linear"]
 
 
-def warmstart(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+@pytest.fixture
+def warmstart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """Run the real entry point (`service.cli.main`: argv, output, exit code) in this process, in
+    tmp_path: a fresh interpreter costs seconds of imports per command. One test uses a process."""
+    monkeypatch.setenv("WARMSTART_DATA_DIR", str(tmp_path / "cli-data"))
+    monkeypatch.setenv("WARMSTART_RETRIES", "1")
+    monkeypatch.delenv("WARMSTART_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str) -> SimpleNamespace:
+        monkeypatch.setattr(sys, "argv", ["warmstart", *args])
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+    return run
+
+
+def process(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "WARMSTART_DATA_DIR": str(tmp_path / "cli-data"), "WARMSTART_RETRIES": "1"}
     env.pop("WARMSTART_DATABASE_URL", None)
     return subprocess.run(
@@ -47,12 +72,12 @@ def dead_url() -> str:
 
 def test_recommend_falls_back_to_library_defaults_and_says_so(tmp_path: Path, data: Path) -> None:
     args = ["recommend", str(data), "--target", "y", "--url", dead_url(), "--k", "2", "--json"]
-    failed = warmstart(tmp_path, *args)
+    failed = process(tmp_path, *args)
     assert failed.returncode == 1 and failed.stdout == ""
     assert failed.stderr.startswith("error:") and "unreachable" in failed.stderr
     assert len(failed.stderr.strip().splitlines()) == 1
 
-    proc = warmstart(tmp_path, *args, "--on-unavailable", "defaults", *FAMILY_ARGS)
+    proc = process(tmp_path, *args, "--on-unavailable", "defaults", *FAMILY_ARGS)
     assert proc.returncode == 0, proc.stderr
     assert "warning:" in proc.stderr and "library defaults" in proc.stderr
     answer = json.loads(proc.stdout)
@@ -69,18 +94,18 @@ def test_recommend_falls_back_to_library_defaults_and_says_so(tmp_path: Path, da
 
 
 def test_evaluate_trains_when_the_report_cannot_be_sent_and_report_sends_it_later(
-    tmp_path: Path, data: Path, live_server, sqlite_store: SqlMetaStore
+    warmstart, tmp_path: Path, data: Path, live_server, sqlite_store: SqlMetaStore
 ) -> None:
     recommend = ["recommend", str(data), "--target", "y", "--url", dead_url(), "--json", *FAMILY_ARGS]
-    rec = warmstart(tmp_path, *recommend, "--on-unavailable", "defaults")
+    rec = warmstart(*recommend, "--on-unavailable", "defaults")
     (tmp_path / "rec.json").write_text(rec.stdout)
     evaluate = [
         *("evaluate", str(data), "--target", "y", "--configs-from", "rec.json"),
         *("--report", dead_url(), "--output", "results.json", "--json"),
     ]
-    failed = warmstart(tmp_path, *evaluate)
+    failed = warmstart(*evaluate)
     assert failed.returncode == 1 and "not reported" in failed.stderr and "warmstart report" in failed.stderr
-    proc = warmstart(tmp_path, *evaluate, "--on-unavailable", "defaults")
+    proc = warmstart(*evaluate, "--on-unavailable", "defaults")
     assert proc.returncode == 0, proc.stderr
     assert "report skipped" in proc.stderr
     out = json.loads(proc.stdout)
@@ -90,13 +115,11 @@ def test_evaluate_trains_when_the_report_cannot_be_sent_and_report_sends_it_late
     assert saved["results"] == out["results"]
 
     register_pools(sqlite_store, FAMILIES, ["regression"])  # the service knows these families' spaces
-    sent = warmstart(tmp_path, "report", "results.json", "--url", live_server.url, "--json")
+    sent = warmstart("report", "results.json", "--url", live_server.url, "--json")
     assert sent.returncode == 0, sent.stderr
     first = json.loads(sent.stdout)
     assert (first["created"], first["replayed"], first["results"]) == (2, 0, 2)
-    again = json.loads(
-        warmstart(tmp_path, "report", "results.json", "--url", live_server.url, "--json").stdout
-    )
+    again = json.loads(warmstart("report", "results.json", "--url", live_server.url, "--json").stdout)
     assert (again["created"], again["replayed"], again["dataset_id"]) == (0, 2, first["dataset_id"])
     stored = sqlite_store.list_evaluations(dataset_id=first["dataset_id"])
     assert sorted(sqlite_store.get_configuration(e.configuration_id).family for e in stored) == FAMILIES
@@ -108,7 +131,7 @@ def test_evaluate_trains_when_the_report_cannot_be_sent_and_report_sends_it_late
     assert sqlite_store.get_dataset(first["dataset_id"]).content_hash == out["dataset"]["content_hash"]
 
 
-def test_report_from_any_tool_into_the_embedded_metastore(tmp_path: Path, data: Path) -> None:
+def test_report_from_any_tool_into_the_embedded_metastore(warmstart, tmp_path: Path, data: Path) -> None:
     results = {
         "dataset": {"file": "train.csv", "target": "y"},
         "protocol": "my-holdout",
@@ -123,7 +146,7 @@ def test_report_from_any_tool_into_the_embedded_metastore(tmp_path: Path, data: 
     store = SqlMetaStore.from_url(f"sqlite+pysqlite:///{embedded}")
     schema.upgrade(store.engine)
     register_pools(store, FAMILIES, ["regression"])  # as the bundled knowledge base would
-    proc = warmstart(tmp_path, "report", "results.json", "--json")
+    proc = warmstart("report", "results.json", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert (out["created"], out["to"]) == (2, "embedded metastore")
@@ -136,7 +159,7 @@ def test_report_from_any_tool_into_the_embedded_metastore(tmp_path: Path, data: 
         store.engine.dispose()
     results["dataset"] = {"id": out["dataset_id"]}  # by id now; the same results are already stored
     (tmp_path / "by-id.json").write_text(json.dumps(results))
-    again = json.loads(warmstart(tmp_path, "report", "by-id.json", "--json").stdout)
+    again = json.loads(warmstart("report", "by-id.json", "--json").stdout)
     assert (again["created"], again["replayed"]) == (0, 2)
 
 
@@ -155,9 +178,9 @@ def test_report_from_any_tool_into_the_embedded_metastore(tmp_path: Path, data: 
         ({"dataset": {"file": "x.csv"}, "results": [{"configuration_id": 1}]}, "needs its target"),
     ],
 )
-def test_bad_results_files_fail_in_one_line(tmp_path: Path, doc, words: str) -> None:
+def test_bad_results_files_fail_in_one_line(warmstart, tmp_path: Path, doc, words: str) -> None:
     path = tmp_path / "bad.json"
     path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
-    proc = warmstart(tmp_path, "report", str(path))
+    proc = warmstart("report", str(path))
     assert proc.returncode == 1 and proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1 and words in proc.stderr, proc.stderr

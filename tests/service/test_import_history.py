@@ -4,8 +4,6 @@ evaluations, mapped onto a family's space or a new one."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -19,6 +17,7 @@ from sklearn.neighbors import KNeighborsRegressor
 from learners.spaces import get_space
 from metastore.records import DatasetRecord
 from metastore.sql import SqlMetaStore
+from service.cli import main
 from service.problems import IntakeError
 from service.usecases.import_history import (
     by_dataset,
@@ -148,21 +147,24 @@ def test_family_mismatch_and_ambiguity_are_clear_errors(
     assert done.family == "extra_trees" and not done.new_space
 
 
-def test_import_optuna_command(data: Path, tmp_path: Path) -> None:
+def test_import_optuna_command(data: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """Through the real entry point (argv, output, exit code), in this process."""
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     knn_study(storage, data)
-    env = {**os.environ, "WARMSTART_DATA_DIR": str(tmp_path / "cli-data")}
-    env.pop("WARMSTART_DATABASE_URL", None)
+    monkeypatch.setenv("WARMSTART_DATA_DIR", str(tmp_path / "cli-data"))
+    monkeypatch.delenv("WARMSTART_DATABASE_URL", raising=False)
     args = ["import", "optuna", "--storage", storage, "--study", "knn-study", "--dataset", str(data)]
-    proc = subprocess.run(
-        [sys.executable, "-c", "from service.cli import main; main()", *args, "--target", "y", "--json"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    [row] = json.loads(proc.stdout)["imports"]
+    monkeypatch.setattr(sys, "argv", ["warmstart", *args, "--target", "y", "--json"])
+    capsys.readouterr()
+    main()
+    [row] = json.loads(capsys.readouterr().out)["imports"]
     assert (row["family"], row["created"], row["ok"], row["failed"], row["skipped"]) == (
         "knn", 7, 6, 1, {"pruned": 1},
     )  # fmt: skip
+    monkeypatch.setattr(sys, "argv", ["warmstart", *args, "--target", "nope"])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 1 and "Unknown target column 'nope'" in capsys.readouterr().err
 
 
 def test_an_mlflow_experiment_becomes_evaluations(
