@@ -23,7 +23,7 @@ from learners.recommenders.learned import single_thread
 from learners.surrogate.encoding import SpaceEncoder, config_key
 
 #: Bump when the network, its inputs, the targets or the serialised layout change.
-ARCHITECTURE_VERSION = 1
+ARCHITECTURE_VERSION = 2
 FORMAT = "warmstart-surrogate"
 META_KEY = "warmstart.surrogate"
 ALGORITHMS = ("fomaml", "metasgd", "maml")
@@ -50,7 +50,7 @@ class SurrogateParams:
     algorithm: str = "metasgd"
     iterations: int = 150
     meta_batch_size: int = 8
-    shots: tuple[int, ...] = (2, 5, 10, 20)
+    shots: tuple[int, ...] = (2, 5, 10, 20, 40)
     inner_lr: float = 0.1
     inner_steps: int = 3
     outer_lr: float = 3e-3
@@ -284,15 +284,16 @@ def meta_train_many(kb: KnowledgeBase, families: Sequence[str] | None = None, *,
     families = sorted(set(kb.families)) if families is None else list(families)
     data = [_family_data(kb, f) for f in families]
     width = max(enc.width for enc, *_ in data)
+    norm = kb.normalised(fill=0.0)
     rng = np.random.default_rng(seed)
     nets = [(f, b) for f in range(len(families)) for b in range(p.n_members)]
     boots = [rng.integers(0, len(data[f][2]), len(data[f][2])) for f, _ in nets]
     with single_thread(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        stacked, steps = _train_stacked(p, data, width, nets, boots, rng, seed)
+        stacked, steps = _train_stacked(p, data, norm, width, nets, boots, rng, seed)
     out = {}
     for f, family in enumerate(families):
-        enc, pool, _ = data[f]
+        enc, pool, *_ = data[f]
         idx = [i for i, (g, _) in enumerate(nets) if g == f]
         members = [_unpad({k: v[i].numpy().copy() for k, v in stacked.items()}, enc.width)
                    for i in idx]
@@ -305,10 +306,11 @@ def meta_train_many(kb: KnowledgeBase, families: Sequence[str] | None = None, *,
 
 
 def _family_data(kb: KnowledgeBase, family: str
-                 ) -> tuple[SpaceEncoder, list[dict[str, Any]], np.ndarray]:
-    """The family's encoder, its pool (canonical values) and (datasets x pool) normalised scores."""
-    cols = [j for j, f in enumerate(kb.families) if f == family]
-    if not cols:
+                 ) -> tuple[SpaceEncoder, list[dict[str, Any]], np.ndarray, np.ndarray]:
+    """The family's encoder, its pool (canonical values), the KB rows that measured it and its
+    KB columns."""
+    cols = np.array([j for j, f in enumerate(kb.families) if f == family], dtype=int)
+    if len(cols) == 0:
         raise ValueError(f"family {family!r} has no configuration in the knowledge base; "
                          f"it has {sorted(set(kb.families))}")
     rows = np.flatnonzero(np.isfinite(kb.scores[:, cols]).any(axis=1))
@@ -316,13 +318,13 @@ def _family_data(kb: KnowledgeBase, family: str
         raise ValueError(f"family {family!r} is measured on no dataset of the knowledge base")
     encoder = SpaceEncoder(family, kb.task_type)
     pool = [encoder.canonical(kb.config_values[j]) for j in cols]
-    return encoder, pool, kb.normalised(fill=0.0)[np.ix_(rows, cols)]
+    return encoder, pool, rows, cols
 
 
-def _train_stacked(p: SurrogateParams, data: list, width: int, nets: list[tuple[int, int]],
-                   boots: list[np.ndarray], rng: np.random.Generator, seed: int
-                   ) -> tuple[dict[str, Tensor], dict[str, Tensor] | None]:
-    xs = [np.pad(enc.encode(pool), ((0, 0), (0, width - enc.width))) for enc, pool, _ in data]
+def _train_stacked(p: SurrogateParams, data: list, norm: np.ndarray, width: int,
+                   nets: list[tuple[int, int]], boots: list[np.ndarray], rng: np.random.Generator,
+                   seed: int) -> tuple[dict[str, Tensor], dict[str, Tensor] | None]:
+    xs = [np.pad(enc.encode(pool), ((0, 0), (0, width - enc.width))) for enc, pool, *_ in data]
     template = mlp(p.sizes(width), seed=seed)
     inits = [mlp(p.sizes(width), seed=seed * 1000 + i) for i in range(len(nets))]
     params = {k: torch.stack([dict(n.named_parameters())[k].detach() for n in inits]).clone()
@@ -332,7 +334,7 @@ def _train_stacked(p: SurrogateParams, data: list, width: int, nets: list[tuple[
     if p.algorithm == "metasgd":
         steps = {k: torch.full_like(v, p.inner_lr).requires_grad_(True) for k, v in leaves.items()}
     opt = torch.optim.Adam([*leaves.values(), *(steps or {}).values()], lr=p.outer_lr)
-    inner = {"loss_fn": fn.resolve_loss("mse"), "lr": float(p.inner_lr), "steps": p.inner_steps,
+    inner = {"loss_fn": _masked_mse, "lr": float(p.inner_lr), "steps": p.inner_steps,
              "adapt_names": tuple(leaves), "first_order": p.algorithm != "maml"}
 
     def one(prm: fn.Params, lr: fn.Params, sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor
@@ -342,7 +344,7 @@ def _train_stacked(p: SurrogateParams, data: list, width: int, nets: list[tuple[
     gradient = vmap(one, in_dims=(0, 0 if steps else None, 0, 0, 0, 0))
     for it in range(p.iterations):
         shots = p.shots[it % len(p.shots)]
-        batch = _sample(xs, [d[2] for d in data], nets, boots, shots, p.meta_batch_size, rng)
+        batch = _sample(xs, norm, data, nets, boots, shots, p.meta_batch_size, rng)
         detached = {k: v.detach() for k, v in leaves.items()}
         lrs = {k: v.detach() for k, v in steps.items()} if steps else {}
         (g_params, g_steps), _ = gradient(detached, lrs, *batch)
@@ -360,25 +362,46 @@ def _train_stacked(p: SurrogateParams, data: list, width: int, nets: list[tuple[
             None if steps is None else {k: v.detach() for k, v in steps.items()})
 
 
-def _sample(xs: list[np.ndarray], ys: list[np.ndarray], nets: list[tuple[int, int]],
+def _sample(xs: list[np.ndarray], norm: np.ndarray, data: list, nets: list[tuple[int, int]],
             boots: list[np.ndarray], shots: int, n_tasks: int, rng: np.random.Generator
             ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """[nets, tasks, ...] support and query sets: each net's tasks are datasets of its bootstrap,
-    ``shots`` configurations of the pool as support and ``QUERY`` (with replacement) as query."""
-    sx, sy, qx, qy = [], [], [], []
+    """[nets, tasks, ...] support and query sets, targets as ``suggest`` will see them.
+
+    A task is one dataset of the net's bootstrap and a *context* of ``shots`` observed
+    configurations: from every family's pool (the "auto" space: the net's family may have few
+    or none of them) or from its own family's only, with even odds. Targets are min-max scaled
+    over the context (``suggest`` scales observations jointly across families the same way);
+    the support is the context's configurations of the net's family (padded, weight 0), the
+    query ``QUERY`` random configurations of its pool on the same scale (clipped to [-1, 2]).
+    Targets carry their weight in a second column, for ``_masked_mse``.
+    """
+    n_all = norm.shape[1]
+    sx = np.zeros((len(nets), n_tasks, shots, xs[0].shape[1]), np.float32)
+    sy = np.zeros((len(nets), n_tasks, shots, 2), np.float32)
+    qx = np.zeros((len(nets), n_tasks, QUERY, xs[0].shape[1]), np.float32)
+    qy = np.ones((len(nets), n_tasks, QUERY, 2), np.float32)
     for i, (f, _) in enumerate(nets):
-        x, y = xs[f], ys[f]
-        rows = boots[i][rng.integers(0, len(boots[i]), n_tasks)]
-        k = min(shots, x.shape[0])
-        sup = np.argsort(rng.random((n_tasks, x.shape[0])), axis=1)[:, :k]
-        qry = rng.integers(0, x.shape[0], (n_tasks, QUERY))
-        sx.append(x[sup])
-        sy.append(y[rows[:, None], sup])
-        qx.append(x[qry])
-        qy.append(y[rows[:, None], qry])
-    def t(a: list[np.ndarray]) -> Tensor:
-        return torch.as_tensor(np.stack(a), dtype=torch.float32)
-    return t(sx), t(sy)[..., None], t(qx), t(qy)[..., None]
+        _, _, rows, cols = data[f]
+        where = np.full(n_all, -1)
+        where[cols] = np.arange(len(cols))
+        for t in range(n_tasks):
+            row = rows[boots[i][rng.integers(len(boots[i]))]]
+            if rng.random() < 0.5:
+                context = rng.choice(n_all, min(shots, n_all), replace=False)
+            else:
+                context = cols[rng.choice(len(cols), min(shots, len(cols)), replace=False)]
+            seen = norm[row, context]
+            lo, hi = seen.min(), seen.max()
+            scale = (lambda v, lo=lo, hi=hi: (v - lo) / (hi - lo)) if hi - lo > 1e-9 else (
+                lambda v, hi=hi: v - hi + 1.0)
+            own = where[context][where[context] >= 0]
+            sx[i, t, : len(own)] = xs[f][own]
+            sy[i, t, : len(own), 0] = scale(norm[row, cols[own]])
+            sy[i, t, : len(own), 1] = 1.0
+            query = rng.integers(0, len(cols), QUERY)
+            qx[i, t] = xs[f][query]
+            qy[i, t, :, 0] = np.clip(scale(norm[row, cols[query]]), -1.0, 2.0)
+    return tuple(torch.as_tensor(a) for a in (sx, sy, qx, qy))  # type: ignore[return-value]
 
 
 def _unpad(state: dict[str, np.ndarray], width: int) -> dict[str, np.ndarray]:

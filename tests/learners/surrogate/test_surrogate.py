@@ -20,6 +20,7 @@ from learners.surrogate import (
     meta_train_many,
     suggest,
 )
+from learners.surrogate.model import ARCHITECTURE_VERSION
 
 FAMILIES = ("lightgbm", "linear", "knn")
 #: Small enough to meta-train three families in a couple of seconds on one thread.
@@ -76,7 +77,7 @@ def test_config_key_ignores_float_round_off_and_int_float_spelling() -> None:
 def test_meta_train_one_family_and_refuse_unknown_ones(kb: KnowledgeBase) -> None:
     s = meta_train(kb, "knn", seed=0, **FAST)
     assert (s.family, s.task_type) == ("knn", "classification")
-    assert s.version.startswith("surrogate-a1-knn-")
+    assert s.version.startswith(f"surrogate-a{ARCHITECTURE_VERSION}-knn-")
     assert len(s.pool) == len(pool_of(kb, "knn"))
     with pytest.raises(ValueError, match="no configuration"):
         meta_train(kb, "svm", **FAST)
