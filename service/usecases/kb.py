@@ -43,10 +43,33 @@ def register_pools(
         for family, configs in pools_for(task_type, families).items():
             space = get_space(family, task_type)
             stored = store.upsert_search_space(family, task_type, str(space.version), space.to_json())  # type: ignore[arg-type]
-            records = store.add_configurations(stored.id, [(c.values, c.name) for c in configs])
+            known = {c.name: c.values for c in store.list_configurations(stored.id) if c.name}
+            records = store.add_configurations(
+                stored.id, [(same_point(known.get(c.name), c.values), c.name) for c in configs]
+            )
             for config, record in zip(configs, records, strict=True):
                 ids[(task_type, family, config.name)] = record.id
     return PoolIndex(ids)
+
+
+def same_point(stored: dict[str, Any] | None, computed: dict[str, Any]) -> dict[str, Any]:
+    """The stored values of a pool configuration when this machine computed the same point.
+
+    The Sobol design goes through log/exp, whose last bit differs between CPUs and libm builds
+    (C = 206.0952074228886 on one machine, ...887 on another). The configuration hash is exact,
+    so without this a machine would register a second copy of such a configuration and split its
+    column of the knowledge base in two.
+    """
+    if stored is None or stored.keys() != computed.keys():
+        return computed
+    for key, value in computed.items():
+        other = stored[key]
+        if isinstance(value, float) and isinstance(other, (int, float)) and not isinstance(other, bool):
+            if not math.isclose(value, other, rel_tol=1e-9, abs_tol=1e-12):
+                return computed
+        elif value != other:
+            return computed
+    return stored
 
 
 def describe_dataset(data: Dataset) -> NewDataset:

@@ -114,3 +114,31 @@ def test_the_bundled_file_is_a_readable_knowledge_base(sqlite_url: str) -> None:
         assert from_file.groups == [served.groups[i] for i in order]
         np.testing.assert_allclose(from_file.scores, served.scores[order], equal_nan=True)
         np.testing.assert_allclose(from_file.metafeatures, served.metafeatures[order], equal_nan=True)
+
+
+def test_a_pool_point_computed_a_bit_differently_reuses_the_stored_configuration(
+    sqlite_store, monkeypatch
+) -> None:
+    """log/exp differ in the last bit between machines: the pool must not grow a second copy."""
+    import dataclasses
+
+    import service.usecases.kb as kb_usecase
+
+    first = kb_usecase.register_pools(sqlite_store, ["linear"], ["classification"])
+    n_stored = len(sqlite_store.list_configurations())
+    real = kb_usecase.pools_for
+
+    def other_machine(task_type, families):  # the same pool, every float off in its last bits
+        nudge = lambda v: v * (1 + 4e-16) if isinstance(v, float) and v else v  # noqa: E731
+        return {f: [dataclasses.replace(c, values={k: nudge(v) for k, v in c.values.items()}) for c in cs]
+                for f, cs in real(task_type, families).items()}
+
+    assert other_machine("classification", ["linear"]) != real("classification", ["linear"])
+    monkeypatch.setattr(kb_usecase, "pools_for", other_machine)
+    again = kb_usecase.register_pools(sqlite_store, ["linear"], ["classification"])
+    assert again.ids == first.ids
+    assert len(sqlite_store.list_configurations()) == n_stored
+    # a genuinely different point is not merged
+    stored = sqlite_store.list_configurations()[0].values
+    moved = {k: (v * 1.01 if isinstance(v, float) and v else v) for k, v in stored.items()}
+    assert kb_usecase.same_point(stored, moved) == moved or moved == stored
