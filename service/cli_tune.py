@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from service.cli import CliError, JsonFlag, emit, settings, store_from_settings
-from service.cli_pipeline import UrlOpt
+from service.cli_pipeline import OnUnavailable, OnUnavailableOpt, UrlOpt, library_defaults
 
 
 class _Embedded:
@@ -77,25 +78,23 @@ class _Remote:
 
     def __init__(self, url: str) -> None:
         from warmstart.client import WarmstartClient
-        from warmstart.optuna import StudiesApi
 
         self.client = WarmstartClient(url)
-        self.api = StudiesApi(self.client)
 
     def dataset(self, file: Path, raw: bytes, target: str, task_type: str | None) -> dict[str, Any]:
         return self.client.upload_dataset(file, target, task_type=task_type)
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.api.create(**body)
+        return self.client.create_study(**body)
 
     def suggest(self, study_id: int, n: int) -> list[dict[str, Any]]:
-        return self.api.suggest(study_id, n)["suggestions"]
+        return self.client.suggest(study_id, n)["suggestions"]
 
     def observe(self, study_id: int, body: dict[str, Any]) -> None:
-        self.api.observe(study_id, **body)
+        self.client.observe(study_id, **body)
 
     def detail(self, study_id: int) -> dict[str, Any]:
-        return self.api.get(study_id)
+        return self.client.get_study(study_id)
 
     def close(self) -> None:
         self.client.close()
@@ -118,12 +117,14 @@ def tune_cmd(
     ] = 5,
     task_type: Annotated[str | None, typer.Option(help="classification or regression.")] = None,
     seed: Annotated[int, typer.Option(min=0)] = 0,
+    on_unavailable: OnUnavailableOpt = OnUnavailable.fail,
     as_json: JsonFlag = False,
 ) -> None:
     """Tune on FILE: warmstart suggests each configuration, the harness trains it, the result goes back."""
     from learners.evaluate import SWEEP_PROTOCOL
     from service.usecases.ingest import parse_table, parse_task_type, prepare
     from service.usecases.train import ConfigToTrain, train_configs
+    from warmstart.client import ServiceUnavailable
 
     cfg = settings()
     raw = file.read_bytes()
@@ -132,7 +133,33 @@ def tune_cmd(
     )
     backend: _Embedded | _Remote = _Remote(url) if url else _Embedded()
     try:
-        dataset = backend.dataset(file, raw, target, prepared.task_type)
+        try:
+            dataset = backend.dataset(file, raw, target, prepared.task_type)
+        except ServiceUnavailable as exc:
+            if on_unavailable is not OnUnavailable.defaults:
+                raise
+            # the build still trains something sensible: the families' library defaults
+            typer.echo(
+                f"warning: {exc}; training the library defaults instead (--on-unavailable=defaults)", err=True
+            )
+            picks = library_defaults(
+                file, target, prepared.task_type, min(trials, 9), metric, families, None, str(exc)
+            )
+            configs = [
+                ConfigToTrain(
+                    None, r["family"], r["hyperparameters"], f"{r['family']}-default", prepared.task_type
+                )
+                for r in picks["recommendations"]
+            ]
+            results = train_configs(prepared, configs, SWEEP_PROTOCOL)
+            fallback = {
+                "fallback": "defaults",
+                "reason": str(exc),
+                "metric": picks["metric"],
+                "results": [asdict(r) for r in results],
+            }
+            emit(fallback, as_json, _fallback_summary(fallback))
+            return
         body: dict[str, Any] = {
             "dataset_id": dataset["id"],
             "space": space,
@@ -183,6 +210,15 @@ def _observation(trial_id: int, result: Any, metric: str, protocol: str) -> dict
     if status == "ok":
         body["score"] = score
     return body
+
+
+def _fallback_summary(fallback: dict[str, Any]) -> str:
+    metric = fallback["metric"]
+    lines = [f"service unavailable: trained {len(fallback['results'])} library default(s), {metric}:"]
+    for r in fallback["results"]:
+        value = r["metrics"].get(metric)
+        lines.append(f"  {r['family']:<14} {r['status']:<8} {'-' if value is None else f'{value:.4f}'}")
+    return "\n".join(lines)
 
 
 def _summary(detail: dict[str, Any]) -> str:

@@ -41,65 +41,6 @@ CONFIGURATION_ATTR = "warmstart:configuration_id"
 SUGGEST_TIMEOUT_S = 300.0
 
 
-class StudiesApi:
-    """The studies endpoints, through a WarmstartClient (its retries and problem+json errors)."""
-
-    def __init__(self, client: WarmstartClient) -> None:
-        self.client = client
-
-    def create(
-        self,
-        dataset_id: int,
-        space: str = "auto",
-        families: Sequence[str] | None = None,
-        metric: str | None = None,
-        n_initial: int = 5,
-        seed: int = 0,
-        name: str = "",
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "dataset_id": dataset_id,
-            "space": space,
-            "n_initial": n_initial,
-            "seed": seed,
-        }
-        if families is not None:
-            body["families"] = list(families)
-        if metric is not None:
-            body["metric"] = metric
-        if name:
-            body["name"] = name
-        return self.client._json("POST", "/v1/studies", json=body)
-
-    def get(self, study_id: int) -> dict[str, Any]:
-        return self.client._json("GET", f"/v1/studies/{study_id}")
-
-    def suggest(self, study_id: int, n: int = 1, timeout: float = SUGGEST_TIMEOUT_S) -> dict[str, Any]:
-        """The first suggestion past the zero-shot trials may wait for surrogates to meta-train."""
-        path = f"/v1/studies/{study_id}/suggest"
-        return self.client._json("POST", path, params={"n": n}, timeout=timeout)
-
-    def observe(
-        self,
-        study_id: int,
-        trial_id: int,
-        score: float | None = None,
-        status: str = "ok",
-        metrics: Mapping[str, float | None] | None = None,
-        fit_time: float | None = None,
-        error: str | None = None,
-        protocol: str = "user",
-        predict_time: float | None = None,
-    ) -> dict[str, Any]:
-        """Resending the same result is harmless (the service records it once)."""
-        body: dict[str, Any] = {"trial_id": trial_id, "status": status, "protocol": protocol}
-        optional = {"score": score, "metrics": metrics, "fit_time": fit_time, "predict_time": predict_time}
-        for key, value in {**optional, "error": error}.items():
-            if value is not None:
-                body[key] = dict(value) if key == "metrics" else value
-        return self.client._json("POST", f"/v1/studies/{study_id}/observations", json=body)
-
-
 class WarmStartSampler(BaseSampler):
     """An Optuna sampler whose proposals come from a warmstart study.
 
@@ -130,7 +71,7 @@ class WarmStartSampler(BaseSampler):
     ) -> None:
         if study_id is None and dataset_id is None:
             raise ValueError("give study_id (an existing warmstart study) or dataset_id (to create one)")
-        self.api = StudiesApi(client or WarmstartClient(url, api_key))
+        self.client = client or WarmstartClient(url, api_key)
         self.study_id = study_id
         self._create = {
             "dataset_id": dataset_id,
@@ -151,12 +92,12 @@ class WarmStartSampler(BaseSampler):
     def _ensure_study(self, study: Study) -> int:
         with self._lock:
             if self.study_id is None:
-                created = self.api.create(**self._create)  # type: ignore[arg-type]
+                created = self.client.create_study(**self._create)  # type: ignore[arg-type]
                 self.study_id = created["id"]
                 self._direction = created["direction"]
                 log.info("created warmstart study %d", self.study_id)
             if self._direction is None:
-                self._direction = self.api.get(self.study_id)["direction"]
+                self._direction = self.client.get_study(self.study_id)["direction"]
         if study._is_multi_objective():
             raise ValueError("WarmStartSampler supports single-objective studies only")
         wanted = StudyDirection.MAXIMIZE if self._direction == "maximize" else StudyDirection.MINIMIZE
@@ -177,7 +118,7 @@ class WarmStartSampler(BaseSampler):
         if "fixed_params" in trial.system_attrs:
             return  # an enqueued trial: its parameters are given already
         study_id = self._ensure_study(study)
-        [suggestion] = self.api.suggest(study_id, 1)["suggestions"]
+        [suggestion] = self.client.suggest(study_id, 1, timeout=SUGGEST_TIMEOUT_S)["suggestions"]
         params = dict(suggestion["hyperparameters"])
         if self.family_param:
             params[self.family_param] = suggestion["family"]
@@ -220,7 +161,7 @@ class WarmStartSampler(BaseSampler):
             return
         seconds = (datetime.now() - trial.datetime_start).total_seconds() if trial.datetime_start else None
         ok = state == TrialState.COMPLETE and values is not None and math.isfinite(values[0])
-        self.api.observe(
+        self.client.observe(
             self.study_id,
             trial_id,
             score=float(values[0]) if ok else None,  # type: ignore[index]

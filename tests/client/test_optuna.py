@@ -15,7 +15,7 @@ from service.app import create_app
 from tests.service.conftest import LiveServer, make_settings
 from tests.service.studies_support import FAMILIES, build_regression_kb, fast_surrogates
 from warmstart.client import WarmstartClient
-from warmstart.optuna import PARAMS_ATTR, TRIAL_ID_ATTR, StudiesApi, WarmStartSampler, enqueue_recommendations
+from warmstart.optuna import PARAMS_ATTR, TRIAL_ID_ATTR, WarmStartSampler, enqueue_recommendations
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -53,7 +53,7 @@ def test_sampler_trials_are_the_service_suggestions(kb_server) -> None:  # type:
         sampler = WarmStartSampler(client, dataset_id=7, space="knn", n_initial=3, seed=1)
         study = optuna.create_study(direction="maximize", sampler=sampler)
         study.optimize(knn_objective, n_trials=8)
-        served = StudiesApi(client).get(sampler.study_id)  # type: ignore[arg-type]
+        served = client.get_study(sampler.study_id)  # type: ignore[arg-type]
     trials = study.trials
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 8
     assert len(served["trials"]) == 8
@@ -80,7 +80,7 @@ def test_failed_trials_are_reported_as_failures(kb_server) -> None:  # type: ign
         sampler = WarmStartSampler(client, dataset_id=7, space="knn")
         study = optuna.create_study(direction="maximize", sampler=sampler)
         study.optimize(broken, n_trials=2, catch=(RuntimeError,))
-        served = StudiesApi(client).get(sampler.study_id)  # type: ignore[arg-type]
+        served = client.get_study(sampler.study_id)  # type: ignore[arg-type]
     assert [s["state"] for s in served["trials"]] == ["failed", "failed"]
     assert "FAIL" in served["trials"][0]["error"]
 
@@ -100,7 +100,7 @@ def test_suggestions_across_families_offer_the_family(kb_server) -> None:  # typ
         sampler = WarmStartSampler(client, dataset_id=7, families=FAMILIES, n_initial=4)
         study = optuna.create_study(direction="maximize", sampler=sampler)
         study.optimize(two_family_objective, n_trials=4)
-        served = StudiesApi(client).get(sampler.study_id)  # type: ignore[arg-type]
+        served = client.get_study(sampler.study_id)  # type: ignore[arg-type]
     assert [t.params["family"] for t in study.trials] == [s["family"] for s in served["trials"]]
     for t in study.trials:
         assert t.system_attrs[PARAMS_ATTR]["family"] == t.params["family"]

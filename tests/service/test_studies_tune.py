@@ -82,3 +82,24 @@ def test_tune_fails_in_one_line(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.strip().splitlines()[-1].startswith("error: Unknown family 'nope'")
+
+
+def test_tune_falls_back_to_library_defaults_when_the_service_is_down(  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    from service.cli_pipeline import OnUnavailable
+    from tests.service.conftest import free_port
+    from warmstart.client import ServiceUnavailable
+
+    monkeypatch.setenv("WARMSTART_RETRIES", "0")
+    data = tmp_path / "train.csv"
+    data.write_bytes(csv_bytes(regression_frame(120)))
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    out = _tune(
+        capsys, data, trials=3, url=down, families=["linear", "knn"], on_unavailable=OnUnavailable.defaults
+    )
+    assert out["fallback"] == "defaults" and out["reason"]
+    assert [r["family"] for r in out["results"]] == ["linear", "knn"]
+    assert all(r["status"] == "ok" and -1 < r["metrics"]["r2"] <= 1 for r in out["results"])
+    with pytest.raises(ServiceUnavailable):  # the default: fail
+        _tune(capsys, data, trials=3, url=down, families=["linear"])
