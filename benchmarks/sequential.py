@@ -425,6 +425,32 @@ def only_family(kb: KnowledgeBase, family: str) -> KnowledgeBase:
         kb.higher_is_better)
 
 
+def timing(kbs: dict[str, KnowledgeBase], repeats: int = 5) -> list[dict[str, Any]]:
+    """Seconds to meta-train every family's surrogate on the whole knowledge base, and per
+    ``suggest`` call in the "auto" space as a study serves it (pool + 128 random + local moves
+    per family), after 10 observations with 2 pending, n = 1 and n = 4 (medians of repeats)."""
+    rows = []
+    for task_type, kb in kbs.items():
+        started = time.perf_counter()
+        surrogates = meta_train_many(kb, seed=0)
+        train_s = time.perf_counter() - started
+        i = 0
+        obs = [(kb.families[j], kb.config_values[j], float(raw_scores(kb, i)[j]))
+               for j in initial_design(kb, i, 0) + initial_design(kb, i, 1)]
+        pending = [(kb.families[j], kb.config_values[j]) for j in initial_design(kb, i, 2)[:2]]
+        row = {"task type": task_type, "families": len(surrogates),
+               "meta-train all families (s)": round(train_s, 1)}
+        for n in (1, 4):
+            times = []
+            for r in range(repeats):
+                t = time.perf_counter()
+                suggest(surrogates, obs, n, pending=pending, seed=r)
+                times.append(time.perf_counter() - t)
+            row[f"suggest n={n} (s)"] = round(float(np.median(times)), 3)
+        rows.append(row)
+    return rows
+
+
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--kb", type=Path, default=BUNDLED_KB, help="knowledge-base file")
@@ -446,6 +472,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--surrogate-params", type=json.loads, default={})
     p.add_argument("--seed", type=int, default=0, help="chooses the held-out groups")
     p.add_argument("--json", action="store_true", help="print the summary as JSON only")
+    p.add_argument("--timing", action="store_true",
+                   help="only time meta-training and suggest on the whole knowledge base")
     p.add_argument("--out", type=Path, default=DOC)
     return p.parse_args(argv)
 
@@ -470,6 +498,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.space != "auto":
         kbs = {t: only_family(kb, args.space) for t, kb in kbs.items()}
         args.trials = min(args.trials, min(kb.n_configs for kb in kbs.values()))
+    if args.timing:
+        rows = timing(kbs)
+        cols = list(rows[0])
+        print("| " + " | ".join(cols) + " |\n" + "|---" * len(cols) + "|")
+        for row in rows:
+            print("| " + " | ".join(str(row[c]) for c in cols) + " |")
+        return {"timing": rows}
     all_curves: dict[str, dict[tuple, np.ndarray]] = {}
     info: dict[str, Any] = {}
     for task_type, kb in kbs.items():

@@ -59,6 +59,19 @@ def test_encoder_maps_any_valid_configuration_into_the_unit_box() -> None:
     assert len({tuple(r) for r in x}) == len({config_key("linear", c) for c in configs})
 
 
+@pytest.mark.parametrize("family", ["lightgbm", "knn", "linear", "random_forest"])
+def test_samples_and_local_moves_are_valid_and_distinct(family: str) -> None:
+    enc = SpaceEncoder(family, "regression")
+    rng = np.random.default_rng(0)
+    base = enc.space.default()
+    moves = enc.neighbours(base, 20, rng)
+    for config in [*enc.sample(20, rng), *moves]:
+        assert config_key(family, enc.canonical(config)) == config_key(family, config)
+    # a move can land back on the start (a bound, an integer rounding back): duplicates are
+    # dropped from the candidates, but most moves must go somewhere
+    assert sum(config_key(family, m) != config_key(family, base) for m in moves) >= 10
+
+
 def test_encoder_rejects_unknown_hyperparameters() -> None:
     with pytest.raises(InvalidConfigurationError, match="does not define"):
         SpaceEncoder("svm", "regression").encode([{"C": 1.0, "gamma_factor": 1.0, "depth": 3}])
@@ -188,8 +201,9 @@ def test_suggest_proposes_valid_configurations_outside_the_pool(surrogates: dict
     pool = {config_key(f, v) for f, v in zip(kb.families, kb.config_values, strict=True)}
     outside = [s for s in out if config_key(s.family, s.config) not in pool]
     assert outside
-    for s in outside:
-        assert get_space(s.family, kb.task_type).validate(s.config) == s.config
+    for s in outside:  # valid, and equal to the space's own reading of it up to float round-off
+        checked = get_space(s.family, kb.task_type).validate(s.config)
+        assert config_key(s.family, checked) == config_key(s.family, s.config)
 
 
 def test_failed_observations_count_as_the_worst(surrogates: dict, kb: KnowledgeBase) -> None:
