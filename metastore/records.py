@@ -71,6 +71,7 @@ class DatasetFilter:
     max_rows: int | None = None
     min_features: int | None = None
     max_features: int | None = None
+    content_hash: str | None = None  # the dataset's fingerprint: at most one match
 
 
 @dataclass(frozen=True, slots=True)

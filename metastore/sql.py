@@ -130,6 +130,8 @@ class SqlMetaStore(MetaStore):
             conditions.append(d.n_features >= filters.min_features)
         if filters.max_features is not None:
             conditions.append(d.n_features <= filters.max_features)
+        if filters.content_hash is not None:
+            conditions.append(d.content_hash == filters.content_hash)
         with self.sessions.scope() as s:
             total = s.scalar(select(func.count()).select_from(d).where(*conditions)) or 0
             rows = s.scalars(select(d).where(*conditions).order_by(d.id).limit(limit).offset(offset)).all()

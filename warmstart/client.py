@@ -134,15 +134,8 @@ class WarmstartClient:
 
     def find_dataset(self, content_hash: str) -> dict[str, Any] | None:
         """The stored dataset with this fingerprint (content hash), or None."""
-        offset = 0
-        while True:
-            page = self.list_datasets(limit=500, offset=offset)
-            for item in page["items"]:
-                if item["content_hash"] == content_hash:
-                    return item
-            offset += len(page["items"])
-            if not page["items"] or offset >= page["total"]:
-                return None
+        page = self._json("GET", "/v1/datasets", params={"content_hash": content_hash, "limit": 1})
+        return page["items"][0] if page["items"] else None
 
     def neighbors(self, dataset_id: int, k: int = 5) -> dict[str, Any]:
         return self._json("GET", f"/v1/datasets/{dataset_id}/neighbors", params={"k": k})

@@ -169,11 +169,17 @@ def list_datasets(
     max_rows: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
     min_features: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
     max_features: Annotated[int | None, Query(ge=0, le=MAX_INT)] = None,
+    content_hash: Annotated[
+        str | None,
+        Query(pattern="^[0-9a-f]{64}$", description="The dataset's fingerprint (SHA-256 of its content)"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> DatasetPage:
     page = store.list_datasets(
-        DatasetFilter(task_type, name, min_rows, max_rows, min_features, max_features), limit, offset
+        DatasetFilter(task_type, name, min_rows, max_rows, min_features, max_features, content_hash),
+        limit,
+        offset,
     )
     return DatasetPage(
         items=[DatasetOut.of(r, with_metafeatures=False) for r in page.items],

@@ -105,6 +105,11 @@ def test_list_filters_and_pagination(client: TestClient) -> None:
     assert client.get("/v1/datasets", params={"task_type": "regression"}).json()["total"] == 1
     assert client.get("/v1/datasets", params={"min_rows": 41, "max_rows": 42}).json()["total"] == 2
     assert client.get("/v1/datasets", params={"name": "REG"}).json()["total"] == 1
+    fingerprint = page["items"][0]["content_hash"]
+    found = client.get("/v1/datasets", params={"content_hash": fingerprint}).json()
+    assert found["total"] == 1 and found["items"][0]["name"] == "c1"
+    assert client.get("/v1/datasets", params={"content_hash": "0" * 64}).json()["total"] == 0
+    assert client.get("/v1/datasets", params={"content_hash": "not-a-hash"}).status_code == 422
     assert client.get("/v1/datasets", params={"limit": 0}).status_code == 422
 
 
