@@ -91,6 +91,18 @@ def _space_ids(store: MetaStore, families: Sequence[str], task_type: str) -> dic
 
 
 # -- the surrogates -----------------------------------------------------------------------------
+def _load_surrogate(payload: bytes) -> Any:
+    """A stored surrogate, or None when this code cannot read it (an older architecture or
+    format): it is then meta-trained again, as if none were stored."""
+    from learners.surrogate import MetaSurrogate
+
+    try:
+        return MetaSurrogate.from_bytes(payload)
+    except ValueError as exc:
+        log.warning("a stored surrogate cannot be read (%s); meta-training a new one", exc)
+        return None
+
+
 class SurrogateRegistry:
     """Meta-learned surrogates per (family, task type, metric), loaded from the stored learner
     models, or meta-trained on the knowledge base on first use (the missing families of a study
@@ -112,7 +124,7 @@ class SurrogateRegistry:
         if all((f, task_type, metric) in self._cache for f in families):
             return {f: self._cache[(f, task_type, metric)] for f in families}
         try:
-            from learners.surrogate import MetaSurrogate
+            from learners.surrogate import MetaSurrogate  # noqa: F401  (is the optional package there?)
         except ImportError:  # the surrogate package is optional for the rest of the service
             return {}
         with self._lock:
@@ -125,8 +137,9 @@ class SurrogateRegistry:
                 stored = self.store.latest_learner_model(
                     SURROGATE_METHOD.format(family=family), task_type, metric
                 )
-                if stored is not None and stored.payload is not None:
-                    self._cache[key] = (MetaSurrogate.from_bytes(stored.payload), stored.version)
+                loaded = _load_surrogate(stored.payload) if stored is not None and stored.payload else None
+                if loaded is not None:
+                    self._cache[key] = (loaded, stored.version)  # type: ignore[union-attr]
                 else:
                     todo.append(family)
             if todo:

@@ -224,3 +224,20 @@ def test_scopes(client: TestClient, kb_store: SqlMetaStore) -> None:
     finally:
         for record, _ in made:  # back to open mode for the module's other tests
             kb_store.revoke_api_key(record.id)
+
+
+def test_a_stored_surrogate_this_code_cannot_read_is_meta_trained_again(sqlite_store) -> None:  # type: ignore[no-untyped-def]
+    from service.usecases.recommend import PROTOCOL
+    from service.usecases.studies import SurrogateRegistry
+    from tests.service.studies_support import FAST_SURROGATE, build_regression_kb
+
+    build_regression_kb(sqlite_store)
+    fingerprint = sqlite_store.knowledge_fingerprint(PROTOCOL)
+    sqlite_store.save_learner_model(
+        "surrogate/linear", "regression", "r2", "surrogate-old-format", fingerprint, b"not a surrogate", {}
+    )
+    got = SurrogateRegistry(sqlite_store, FAST_SURROGATE).get(["linear"], "regression", "r2")
+    assert got["linear"][1] != "surrogate-old-format"  # a new version, meta-trained and stored
+    assert (
+        sqlite_store.latest_learner_model("surrogate/linear", "regression", "r2").version == got["linear"][1]
+    )
