@@ -205,6 +205,23 @@ class WarmstartClient:
     def learner_models(self) -> list[dict[str, Any]]:
         return self._json("GET", "/v1/learner-models")
 
+    def fit_learners(
+        self,
+        methods: Sequence[str] | None = None,
+        task_types: Sequence[str] | None = None,
+        metric: str | None = None,
+    ) -> dict[str, Any]:
+        """Start a job that refits the recommenders on the knowledge base as it is now; returns the
+        job (follow it with `wait_for_job` or `job_events`)."""
+        body: dict[str, Any] = {}
+        if methods is not None:
+            body["methods"] = list(methods)
+        if task_types is not None:
+            body["task_types"] = list(task_types)
+        if metric is not None:
+            body["metric"] = metric
+        return self._json("POST", "/v1/learner-models/fit", json=body)
+
     # -- studies (tuning runs the service steers) -------------------------------------------------
     def create_study(
         self,

@@ -131,3 +131,28 @@ def test_the_command_line_submits_it_and_a_worker_process_runs_it(
     job = json.loads(shown.stdout)["job"]
     assert job["state"] == "succeeded", job["error"]
     assert [m["method"] for m in job["result"]["models"]] == ["portfolio"]
+
+
+def test_the_python_client_starts_it_and_waits_for_it(
+    kb_store: SqlMetaStore,  # noqa: F811
+    kb: list[int],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    from tests.service.conftest import LiveServer
+    from warmstart.client import ApiError, WarmstartClient
+
+    app = create_app(make_settings(tmp_path / "app", str(kb_store.engine.url)), kb_store)
+    with LiveServer(app) as server, WarmstartClient(server.url, retries=0) as client:
+        job = client.fit_learners(methods=["portfolio"], task_types=["regression"])
+        assert (job["kind"], job["state"]) == ("learners.fit", "queued")
+        worker = threading.Thread(target=run_worker, args=(kb_store, tmp_path))
+        worker.start()
+        done = client.wait_for_job(job["id"], timeout=120)
+        worker.join()
+        assert done["state"] == "succeeded", done["error"]
+        assert [m["method"] for m in done["result"]["models"]] == ["portfolio"]
+        with pytest.raises(ApiError) as bad:
+            client.fit_learners(methods=["magic"])
+        assert bad.value.status == 422 and "magic" in str(bad.value)
