@@ -76,6 +76,17 @@ def store_from_settings():  # type: ignore[no-untyped-def]
     return open_store(settings())
 
 
+def prepare_file(file: Path, target: str, task_type: str | None, raw: bytes | None = None):  # type: ignore[no-untyped-def]
+    """A table file read and checked as intake would (target, task type, the settings' limits)."""
+    from service.usecases.ingest import parse_table, parse_task_type, prepare
+
+    cfg = settings()
+    raw = file.read_bytes() if raw is None else raw
+    return prepare(
+        parse_table(file.name, raw).frame, target, parse_task_type(task_type), cfg.min_rows, cfg.max_columns
+    )
+
+
 # -- serve ------------------------------------------------------------------------------------
 @app.command()
 def serve(
@@ -244,17 +255,9 @@ def metafeatures(
     as_json: JsonFlag = False,
 ) -> None:
     """Compute a file's meta-feature vector, with the time each value took."""
-    from service.usecases.ingest import parse_table, parse_task_type, prepare
     from service.usecases.metafeatures import compute_metafeatures
 
-    cfg = settings()
-    prepared = prepare(
-        parse_table(file.name, file.read_bytes()).frame,
-        target,
-        parse_task_type(task_type),
-        cfg.min_rows,
-        cfg.max_columns,
-    )
+    prepared = prepare_file(file, target, task_type)
     v = compute_metafeatures(prepared.X, prepared.y, prepared.column_types, prepared.task_type, seed)
     lines = [f"{'meta-feature':<36} {'value':>14} {'ms':>9}"]
     for k in sorted(v.values):

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from service.cli import CliError, JsonFlag, emit, settings, store_from_settings
+from service.cli import CliError, JsonFlag, emit, prepare_file, settings, store_from_settings
 
 UrlOpt = Annotated[
     str | None, typer.Option("--url", help="A remote service (default: the embedded metastore).")
@@ -53,7 +53,6 @@ def evaluate_cmd(
 ) -> None:
     """Train stored configurations on FILE with the evaluation harness; optionally report the results."""
     from learners.evaluate import SWEEP_PROTOCOL
-    from service.usecases.ingest import parse_table, parse_task_type, prepare
     from service.usecases.train import train_configs
     from warmstart.results import SCHEMA_VERSION
 
@@ -61,11 +60,7 @@ def evaluate_cmd(
     ids = list(config or [])
     if not ids and not given:
         raise CliError("name configurations with --config ID (repeat) or --configs-from recommend.json")
-    cfg = settings()
-    raw = file.read_bytes()
-    prepared = prepare(
-        parse_table(file.name, raw).frame, target, parse_task_type(task_type), cfg.min_rows, cfg.max_columns
-    )
+    prepared = prepare_file(file, target, task_type)
     remote = url or report
     looked_up = (_remote_configs(remote, ids) if remote else _local_configs(ids)) if ids else []
     results = train_configs(prepared, looked_up + given, SWEEP_PROTOCOL)
@@ -243,19 +238,11 @@ def library_defaults(  # type: ignore[no-untyped-def]
     recommendation answer (no stored configuration, no expected score), marked as a fallback."""
     from learners.recommenders.base import default_metric
     from learners.spaces import FAMILIES, get_space
-    from service.usecases.ingest import parse_table, parse_task_type, prepare
 
     unknown = sorted(set(families or []) - set(FAMILIES))
     if unknown:
         raise CliError(f"unknown famil(ies) {unknown}; known: {', '.join(FAMILIES)}")
-    cfg = settings()
-    prepared = prepare(
-        parse_table(file.name, file.read_bytes()).frame,
-        target,
-        parse_task_type(task_type),
-        cfg.min_rows,
-        cfg.max_columns,
-    )
+    prepared = prepare_file(file, target, task_type)
     chosen = list(dict.fromkeys(families or FAMILIES))[:k]  # the order the user named them in
     return {
         "dataset_id": None,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from service.cli import CliError, JsonFlag, emit, settings, store_from_settings
+from service.cli import CliError, JsonFlag, emit, prepare_file, settings, store_from_settings
 from service.cli_pipeline import OnUnavailable, OnUnavailableOpt, UrlOpt, library_defaults
 
 
@@ -122,15 +122,11 @@ def tune_cmd(
 ) -> None:
     """Tune on FILE: warmstart suggests each configuration, the harness trains it, the result goes back."""
     from learners.evaluate import SWEEP_PROTOCOL
-    from service.usecases.ingest import parse_table, parse_task_type, prepare
     from service.usecases.train import ConfigToTrain, train_configs
     from warmstart.client import ServiceUnavailable
 
-    cfg = settings()
     raw = file.read_bytes()
-    prepared = prepare(
-        parse_table(file.name, raw).frame, target, parse_task_type(task_type), cfg.min_rows, cfg.max_columns
-    )
+    prepared = prepare_file(file, target, task_type, raw)
     backend: _Embedded | _Remote = _Remote(url) if url else _Embedded()
     try:
         try:
