@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from fastapi.testclient import TestClient
 
 from metastore import schema
-from metastore.records import MetaFeatureVector, NewDataset, NewEvaluation
 from metastore.session import make_engine
 from metastore.sql import SqlMetaStore
 from service.app import create_app
-from service.usecases.kb import register_pools
-from service.usecases.recommend import PROTOCOL
 from tests.service.conftest import make_settings
-
-FAMILIES = ["knn", "linear"]
+from tests.service.studies_support import build_regression_kb
 
 
 @pytest.fixture(scope="module")
@@ -47,47 +41,7 @@ def sqlite_store(kb_store: SqlMetaStore) -> SqlMetaStore:
 @pytest.fixture(scope="module")
 def kb(kb_store: SqlMetaStore) -> list[int]:
     """Eight regression datasets; knn wins on the large ones, linear on the small ones."""
-    sqlite_store = kb_store
-    pools = register_pools(sqlite_store, FAMILIES, ["regression"])
-    ids = []
-    for i in range(8):
-        rows = 100 * 2**i
-        mf = {
-            "nr_inst": float(rows),
-            "nr_attr": 5.0 + i,
-            "log_nr_inst": math.log(rows),
-            "skewness.mean": i / 3,
-        }
-        record, _ = sqlite_store.add_dataset(
-            NewDataset(
-                f"d{i}",
-                f"{i:064x}",
-                "regression",
-                "y",
-                rows,
-                5 + i,
-                {"a": "numeric"},
-                origin_group=f"g{i % 4}",
-                metafeatures=MetaFeatureVector("1.0", mf),
-            )
-        )
-        ids.append(record.id)
-        evals = []
-        for (_, family, name), cid in pools.ids.items():
-            bonus = 0.3 if (family == "knn") == (i >= 4) else 0.0
-            score = 0.5 + bonus + (hash(name) % 100) / 1000
-            evals.append(
-                NewEvaluation(
-                    record.id,
-                    cid,
-                    PROTOCOL,
-                    {"r2": score},
-                    fit_time=0.01 * (i + 1),
-                    idempotency_key=f"t:{record.id}:{cid}",
-                )
-            )
-        sqlite_store.import_evaluations(evals)
-    return ids
+    return build_regression_kb(kb_store)
 
 
 @pytest.mark.parametrize("method", ["defaults", "portfolio", "knn", "flaml_style", "learned"])
