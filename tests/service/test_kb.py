@@ -139,6 +139,6 @@ def test_a_pool_point_computed_a_bit_differently_reuses_the_stored_configuration
     assert again.ids == first.ids
     assert len(sqlite_store.list_configurations()) == n_stored
     # a genuinely different point is not merged
-    stored = sqlite_store.list_configurations()[0].values
+    stored = next(c.values for c in sqlite_store.list_configurations() if c.name == "linear-sobol-27")
     moved = {k: (v * 1.01 if isinstance(v, float) and v else v) for k, v in stored.items()}
-    assert kb_usecase.same_point(stored, moved) == moved or moved == stored
+    assert moved != stored and kb_usecase.same_point(stored, moved) is moved
