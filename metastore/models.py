@@ -315,6 +315,9 @@ class Study(Base):
     direction: Mapped[str] = mapped_column(String(8), doc="maximize or minimize.")
     n_initial: Mapped[int] = mapped_column(Integer, doc="Trials taken from the zero-shot recommender.")
     seed: Mapped[int] = mapped_column(Integer, doc="Seed of every random choice the study makes.")
+    pending_timeout_s: Mapped[float | None] = mapped_column(
+        Float, doc="Seconds after which a pending trial counts as expired; NULL: never."
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -341,7 +344,9 @@ class StudyTrial(Base):
     acquisition: Mapped[float | None] = mapped_column(Float, doc="Acquisition value when proposed.")
     predicted_mean: Mapped[float | None] = mapped_column(Float, doc="Surrogate mean (normalised).")
     predicted_std: Mapped[float | None] = mapped_column(Float, doc="Surrogate standard deviation.")
-    state: Mapped[str] = mapped_column(String(16), doc="pending, ok or failed.")
+    state: Mapped[str] = mapped_column(
+        String(16), doc="pending, ok, failed, or expired (pending past the study's pending_timeout_s)."
+    )
     score: Mapped[float | None] = mapped_column(Float, doc="The study metric's observed value.")
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JsonType, doc="Every metric observed.")
     fit_time: Mapped[float | None] = mapped_column(Float, doc="Seconds to fit, as reported.")

@@ -6,6 +6,11 @@ PostgreSQL; SQLite's `BEGIN IMMEDIATE` serialises every writer) while it reads t
 asks the caller's `propose` for new configurations and stores them, so two concurrent requests
 never see the same pending set and a configuration is never handed out twice in one study (a
 unique key on (study, configuration) enforces it as well).
+
+A trial still pending `pending_timeout_s` after it was handed out (its worker probably died) is
+`expired`: every read reports it so, computed from `suggested_at`, and `suggest` stores the state
+under the lock before proposing, so proposals neither believe it pending nor take it for a
+result. Its configuration is not handed out again, and a late result for it is still recorded.
 """
 
 from __future__ import annotations
@@ -15,10 +20,10 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -39,7 +44,9 @@ from metastore.sql import config_hash
 log = logging.getLogger("warmstart.studies")
 
 Direction = Literal["maximize", "minimize"]
-TrialState = Literal["pending", "ok", "failed"]
+TrialState = Literal["pending", "ok", "failed", "expired"]
+#: The states of a trial that holds a result (a late result turns an expired trial into one).
+OBSERVED = ("ok", "failed")
 TRIAL_SOURCES = ("zero_shot", "surrogate", "random")
 
 
@@ -84,6 +91,7 @@ class NewStudy:
     n_initial: int = 5
     seed: int = 0
     name: str = ""
+    pending_timeout_s: float | None = None  # None: pending trials never expire
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +108,9 @@ class StudyRecord:
     seed: int
     created_at: datetime
     n_trials: int = 0
-    n_pending: int = 0
+    n_pending: int = 0  # expired trials are not pending
     best_score: float | None = None
+    pending_timeout_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +173,8 @@ class StudyStore(abc.ABC):
 
     @abc.abstractmethod
     def get_study(self, study_id: int) -> StudyRecord:
-        """Raises: StudyNotFound."""
+        """The study with its counts; a trial pending past the study's `pending_timeout_s` is
+        not counted in `n_pending` (it is expired). Raises: StudyNotFound."""
 
     @abc.abstractmethod
     def list_studies(
@@ -174,27 +184,32 @@ class StudyStore(abc.ABC):
 
     @abc.abstractmethod
     def trials(self, study_id: int) -> list[TrialRecord]:
-        """The study's trials in the order they were handed out. Raises: StudyNotFound."""
+        """The study's trials in the order they were handed out, a trial pending past the
+        study's `pending_timeout_s` as `expired`. Raises: StudyNotFound."""
 
     @abc.abstractmethod
     def get_trial(self, study_id: int, trial_id: int) -> TrialRecord:
-        """Raises: StudyNotFound, UnknownTrial (no such trial in this study)."""
+        """The trial, `expired` if pending past the study's `pending_timeout_s`. Raises:
+        StudyNotFound, UnknownTrial (no such trial in this study)."""
 
     @abc.abstractmethod
     def suggest(self, study_id: int, propose: Propose) -> list[TrialRecord]:
         """Store what `propose(study, trials)` returns as new pending trials, under the study's lock.
 
-        `propose` runs inside the write transaction: it must be quick and must not write to the
-        store. Proposals of a configuration the study already holds are dropped, so fewer trials
-        than proposed may come back. Raises: StudyNotFound, SearchSpaceNotFound.
+        First the study's trials pending past its `pending_timeout_s` are stored as `expired`, so
+        `propose` sees them so. `propose` runs inside the write transaction: it must be quick and
+        must not write to the store. Proposals of a configuration the study already holds (expired
+        ones included) are dropped, so fewer trials than proposed may come back. Raises:
+        StudyNotFound, SearchSpaceNotFound.
         """
 
     @abc.abstractmethod
     def observe(self, study_id: int, trial_id: int, observation: Observation) -> tuple[TrialRecord, bool]:
-        """Record a pending trial's result; returns (trial, recorded now).
+        """Record a pending or expired trial's result; returns (trial, recorded now).
 
-        The same result sent again returns the trial and False. Raises: StudyNotFound,
-        UnknownTrial (no such trial in this study), ObservationConflict (a different result).
+        A late result of an expired trial is recorded: it is real information. The same result
+        sent again returns the trial and False. Raises: StudyNotFound, UnknownTrial (no such
+        trial in this study), ObservationConflict (a different result).
         """
 
 
@@ -218,6 +233,7 @@ class SqlStudyStore(StudyStore):
                 direction=new.direction,
                 n_initial=new.n_initial,
                 seed=new.seed,
+                pending_timeout_s=new.pending_timeout_s,
             )
             s.add(row)
             s.flush()
@@ -245,25 +261,28 @@ class SqlStudyStore(StudyStore):
 
     def trials(self, study_id: int) -> list[TrialRecord]:
         with self.sessions.scope() as s:
-            if s.get(m.Study, study_id) is None:
+            study = s.get(m.Study, study_id)
+            if study is None:
                 raise StudyNotFound(study_id)
-            return _trials(s, study_id)
+            return _trials(s, study, datetime.now(UTC))
 
     def get_trial(self, study_id: int, trial_id: int) -> TrialRecord:
         with self.sessions.scope() as s:
-            row = self._trial_row(s, study_id, trial_id)
-            return _trial(row, s.get_one(m.Configuration, row.configuration_id).values)
+            study, row = self._trial_row(s, study_id, trial_id)
+            values = s.get_one(m.Configuration, row.configuration_id).values
+            return _trial(row, values, _state(row, study.pending_timeout_s, datetime.now(UTC)))
 
     def suggest(self, study_id: int, propose: Propose) -> list[TrialRecord]:
         with self.sessions.scope(write=True) as s:
             row = s.scalars(select(m.Study).where(m.Study.id == study_id).with_for_update()).first()
             if row is None:
                 raise StudyNotFound(study_id)
-            trials = _trials(s, study_id)
+            now = datetime.now(UTC)
+            self._expire(s, row, now)
+            trials = _trials(s, row, now)
             proposals = list(propose(self._with_counts(s, [row])[0], trials))
             ids = self._configuration_ids(s, proposals)
             taken = {t.configuration_id for t in trials}
-            now = datetime.now(UTC)
             new_rows = []
             for p, configuration_id in zip(proposals, ids, strict=True):
                 if configuration_id in taken:
@@ -296,7 +315,7 @@ class SqlStudyStore(StudyStore):
 
     def observe(self, study_id: int, trial_id: int, observation: Observation) -> tuple[TrialRecord, bool]:
         with self.sessions.scope(write=True) as s:
-            row = self._trial_row(s, study_id, trial_id, lock=True)
+            _, row = self._trial_row(s, study_id, trial_id, lock=True)
             values = s.get_one(m.Configuration, row.configuration_id).values
             wanted = {
                 "state": observation.state,
@@ -305,7 +324,7 @@ class SqlStudyStore(StudyStore):
                 "fit_time": observation.fit_time,
                 "error": observation.error,
             }
-            if row.state != "pending":
+            if row.state in OBSERVED:
                 stored = {k: getattr(row, k) for k in wanted}
                 if stored != wanted:
                     raise ObservationConflict(trial_id)
@@ -318,14 +337,36 @@ class SqlStudyStore(StudyStore):
             return _trial(row, values), True
 
     # -- helpers --------------------------------------------------------------------------------
-    def _trial_row(self, s: Session, study_id: int, trial_id: int, lock: bool = False) -> m.StudyTrial:
-        if s.get(m.Study, study_id) is None:
+    def _trial_row(
+        self, s: Session, study_id: int, trial_id: int, lock: bool = False
+    ) -> tuple[m.Study, m.StudyTrial]:
+        study = s.get(m.Study, study_id)
+        if study is None:
             raise StudyNotFound(study_id)
         query = select(m.StudyTrial).where(m.StudyTrial.id == trial_id)
         row = s.scalars(query.with_for_update() if lock else query).first()
         if row is None or row.study_id != study_id:
             raise UnknownTrial(trial_id, study_id, None if row is None else row.study_id)
-        return row
+        return study, row
+
+    def _expire(self, s: Session, study: m.Study, now: datetime) -> None:
+        """Store `expired` on the study's trials pending past its timeout (caller holds the lock)."""
+        if study.pending_timeout_s is None:
+            return
+        t = m.StudyTrial
+        pending = s.execute(select(t.id, t.suggested_at).where(t.study_id == study.id, t.state == "pending"))
+        late = [i for i, at in pending if _timed_out(at, study.pending_timeout_s, now)]
+        if late:
+            # `state = 'pending'` again: a result recorded meanwhile (PostgreSQL re-checks the
+            # condition after waiting for the row) is never overwritten.
+            s.execute(update(t).where(t.id.in_(late), t.state == "pending").values(state="expired"))
+            log.info(
+                "study %d: %d trial(s) pending for over %g s expired: %s",
+                study.id,
+                len(late),
+                study.pending_timeout_s,
+                late,
+            )
 
     def _configuration_ids(self, s: Session, proposals: list[ProposedTrial]) -> list[int]:
         """Each proposal stored as a configuration of its space (once per canonical hash)."""
@@ -357,36 +398,50 @@ class SqlStudyStore(StudyStore):
         if not rows:
             return []
         t = m.StudyTrial
+        ids = [r.id for r in rows]
         stats = {
-            sid: (n, pending or 0, hi, lo)
-            for sid, n, pending, hi, lo in s.execute(
-                select(
-                    t.study_id,
-                    func.count(),
-                    func.sum(case((t.state == "pending", 1), else_=0)),
-                    func.max(t.score),
-                    func.min(t.score),
-                )
-                .where(t.study_id.in_([r.id for r in rows]))
+            sid: (n, hi, lo)
+            for sid, n, hi, lo in s.execute(
+                select(t.study_id, func.count(), func.max(t.score), func.min(t.score))
+                .where(t.study_id.in_(ids))
                 .group_by(t.study_id)
             )
         }
+        # Pending trials are few (about one per busy worker), so whether one has expired is
+        # decided here rather than by date arithmetic, which differs between SQLite and PostgreSQL.
+        timeouts = {r.id: r.pending_timeout_s for r in rows}
+        now = datetime.now(UTC)
+        n_pending = dict.fromkeys(ids, 0)
+        pending = select(t.study_id, t.suggested_at).where(t.study_id.in_(ids), t.state == "pending")
+        for sid, at in s.execute(pending):
+            n_pending[sid] += not _timed_out(at, timeouts[sid], now)
         out = []
         for r in rows:
-            n, pending, hi, lo = stats.get(r.id, (0, 0, None, None))
+            n, hi, lo = stats.get(r.id, (0, None, None))
             best = hi if r.direction == "maximize" else lo
-            out.append(_study(r, n, int(pending), best))
+            out.append(_study(r, n, n_pending[r.id], best))
         return out
 
 
-def _trials(s: Session, study_id: int) -> list[TrialRecord]:
+def _trials(s: Session, study: m.Study, now: datetime) -> list[TrialRecord]:
     rows = s.execute(
         select(m.StudyTrial, m.Configuration.values)
         .join(m.Configuration, m.Configuration.id == m.StudyTrial.configuration_id)
-        .where(m.StudyTrial.study_id == study_id)
+        .where(m.StudyTrial.study_id == study.id)
         .order_by(m.StudyTrial.number)
     )
-    return [_trial(r, values) for r, values in rows]
+    return [_trial(r, values, _state(r, study.pending_timeout_s, now)) for r, values in rows]
+
+
+def _timed_out(suggested_at: datetime, timeout_s: float | None, now: datetime) -> bool:
+    return timeout_s is not None and _aware(suggested_at) + timedelta(seconds=timeout_s) <= now
+
+
+def _state(r: m.StudyTrial, timeout_s: float | None, now: datetime) -> TrialState:
+    """The trial's state as of `now`: a pending one past the timeout is expired, stored so or not."""
+    if r.state == "pending" and _timed_out(r.suggested_at, timeout_s, now):
+        return "expired"
+    return r.state  # type: ignore[return-value]
 
 
 def _finite(x: float | None) -> float | None:
@@ -409,10 +464,12 @@ def _study(r: m.Study, n_trials: int = 0, n_pending: int = 0, best: float | None
         n_trials=n_trials,
         n_pending=n_pending,
         best_score=best,
+        pending_timeout_s=r.pending_timeout_s,
     )
 
 
-def _trial(r: m.StudyTrial, values: dict[str, Any]) -> TrialRecord:
+def _trial(r: m.StudyTrial, values: dict[str, Any], state: TrialState | None = None) -> TrialRecord:
+    """The record of a trial row; `state` overrides the stored one (see `_state`)."""
     return TrialRecord(
         id=r.id,
         study_id=r.study_id,
@@ -425,7 +482,7 @@ def _trial(r: m.StudyTrial, values: dict[str, Any]) -> TrialRecord:
         acquisition=r.acquisition,
         predicted_mean=r.predicted_mean,
         predicted_std=r.predicted_std,
-        state=r.state,  # type: ignore[arg-type]
+        state=state or r.state,  # type: ignore[arg-type]
         score=r.score,
         metrics=None if r.metrics is None else dict(r.metrics),
         fit_time=r.fit_time,

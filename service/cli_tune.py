@@ -46,7 +46,7 @@ class _Embedded:
         from service.schemas_studies import StudyIn, StudyOut
         from service.usecases.studies import create_study
 
-        study = create_study(self.store, self.studies, StudyIn(**body))
+        study = create_study(self.store, self.studies, StudyIn(**body), settings().study_pending_timeout_s)
         if study.n_initial > 0:  # meta-trained while the zero-shot trials train
             self.surrogates.warm(study.families, study.task_type, study.metric)  # type: ignore[arg-type]
         return StudyOut.of(study).model_dump(mode="json")

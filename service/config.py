@@ -11,6 +11,8 @@ from platformdirs import user_data_dir
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MAX_PENDING_TIMEOUT_S = 30 * 24 * 3600.0  # 30 days
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -62,6 +64,15 @@ class Settings(BaseSettings):
         description="Back-off before a failed job's 2nd attempt; it doubles per attempt (with jitter).",
     )
     job_retry_cap_s: float = Field(default=600.0, ge=0, description="The longest back-off between attempts.")
+    # 6 hours: a harness fit of a big dataset can take an hour, so a shorter default would expire
+    # live trials; a crashed worker's trial still frees its slot within a working day.
+    study_pending_timeout_s: float = Field(
+        default=21_600.0,
+        ge=1,
+        le=MAX_PENDING_TIMEOUT_S,
+        description="A new study's default pending_timeout_s: seconds after which a trial handed out "
+        "and never reported counts as expired (its worker is presumed dead).",
+    )
 
     @model_validator(mode="after")
     def _grace_outlasts_heartbeats(self) -> Settings:

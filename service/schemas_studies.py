@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from metastore.studies import StudyRecord, TrialRecord
+from service.config import MAX_PENDING_TIMEOUT_S
 from service.schemas import Strict, TaskTypeStr
 
 MAX_SUGGESTIONS = 50
@@ -35,6 +36,14 @@ class StudyIn(Strict):
     )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     name: str = Field(default="", max_length=255)
+    pending_timeout_s: float | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_PENDING_TIMEOUT_S,
+        description="Seconds after which a trial handed out and never reported is `expired`: no "
+        "longer pending, its configuration not handed out again, a late result still recorded. "
+        "Default: the server's WARMSTART_STUDY_PENDING_TIMEOUT_S (6 hours unless set).",
+    )
 
 
 class ObservationIn(Strict):
@@ -80,7 +89,10 @@ class TrialOut(BaseModel):
     acquisition: float | None
     predicted_mean: float | None
     predicted_std: float | None
-    state: Literal["pending", "ok", "failed"]
+    state: Literal["pending", "ok", "failed", "expired"] = Field(
+        description="pending until a result arrives: ok or failed; expired when pending past the "
+        "study's pending_timeout_s (a late result still turns it into ok or failed)."
+    )
     score: float | None
     metrics: dict[str, Any] | None
     fit_time: float | None
@@ -128,8 +140,12 @@ class StudyOut(BaseModel):
     seed: int
     created_at: datetime
     n_trials: int
-    n_pending: int
+    n_pending: int = Field(description="Trials handed out and not yet reported (expired ones excluded).")
     best_score: float | None
+    pending_timeout_s: float | None = Field(
+        description="Seconds after which a pending trial expires; null: never "
+        "(studies created before trials could expire)."
+    )
 
     @classmethod
     def of(cls, r: StudyRecord) -> StudyOut:
@@ -148,6 +164,7 @@ class StudyOut(BaseModel):
             n_trials=r.n_trials,
             n_pending=r.n_pending,
             best_score=r.best_score,
+            pending_timeout_s=r.pending_timeout_s,
         )
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from metastore.studies import SqlStudyStore, StudyStore
-from service.deps import ReadKey, StoreDep, WriteKey
+from service.deps import ReadKey, SettingsDep, StoreDep, WriteKey
 from service.schemas_studies import (
     MAX_SUGGESTIONS,
     ObservationIn,
@@ -57,9 +57,15 @@ SurrogatesDep = Annotated[uc.SurrogateRegistry, Depends(get_surrogates)]
     summary="Start a study: a tuning run on a stored dataset, in one family's space or across families",
 )
 async def create_study(
-    body: StudyIn, store: StoreDep, studies: StudiesDep, surrogates: SurrogatesDep, _: WriteKey
+    body: StudyIn,
+    store: StoreDep,
+    settings: SettingsDep,
+    studies: StudiesDep,
+    surrogates: SurrogatesDep,
+    _: WriteKey,
 ) -> StudyOut:
-    study = await run_in_threadpool(uc.create_study, store, studies, body)
+    default_timeout = settings.study_pending_timeout_s
+    study = await run_in_threadpool(uc.create_study, store, studies, body, default_timeout)
     if study.n_initial > 0:  # the zero-shot trials leave time to get the surrogates ready
         surrogates.warm(study.families, study.task_type, study.metric)  # type: ignore[arg-type]
     return StudyOut.of(study)

@@ -18,6 +18,7 @@ from metastore.records import DatasetRecord, TaskType
 from metastore.sql import config_hash
 from metastore.store import MetaStore
 from metastore.studies import (
+    OBSERVED,
     NewStudy,
     Observation,
     ObservationConflict,
@@ -38,7 +39,11 @@ SURROGATE_METHOD = "surrogate/{family}"  # learner_models.method, per family
 
 
 # -- creating ---------------------------------------------------------------------------------
-def create_study(store: MetaStore, studies: StudyStore, body: StudyIn) -> StudyRecord:
+def create_study(
+    store: MetaStore, studies: StudyStore, body: StudyIn, default_pending_timeout_s: float
+) -> StudyRecord:
+    """Check the request against the dataset and the families, and store the study; a request
+    without `pending_timeout_s` gets `default_pending_timeout_s` (the server's setting)."""
     dataset = store.get_dataset(body.dataset_id)
     task_type = dataset.task_type
     metric = body.metric or default_metric(task_type)
@@ -68,6 +73,9 @@ def create_study(store: MetaStore, studies: StudyStore, body: StudyIn) -> StudyR
             n_initial=body.n_initial,
             seed=body.seed,
             name=body.name,
+            pending_timeout_s=(
+                default_pending_timeout_s if body.pending_timeout_s is None else body.pending_timeout_s
+            ),
         )
     )
 
@@ -232,13 +240,13 @@ def suggest(
     study = studies.get_study(study_id)
     plan = _plan(store, recommenders, surrogates, study, n)
     # Propose outside the lock (the surrogate takes up to seconds, and SQLite's write lock
-    # holds the whole database); under the lock, keep it only if no trial was added since,
-    # else propose again there, seeing the newcomers.
+    # holds the whole database); under the lock, keep it only if no trial was added (or
+    # expired) since, else propose again there, seeing the newcomers.
     seen = studies.trials(study_id)
     early = _propose(plan, study, seen, n)
 
     def propose(locked: StudyRecord, trials: list[TrialRecord]) -> list[ProposedTrial]:
-        if [t.id for t in trials] == [t.id for t in seen]:
+        if _snapshot(trials) == _snapshot(seen):
             return early
         return _propose(plan, locked, trials, n)
 
@@ -249,6 +257,10 @@ def suggest(
         "zero_shot_version": plan.zero_shot_version,
         "surrogate_versions": {f: v for f, (_, v) in plan.surrogates.items()} if plan.consulted else {},
     }
+
+
+def _snapshot(trials: list[TrialRecord]) -> list[tuple[int, bool]]:
+    return [(t.id, t.state == "expired") for t in trials]
 
 
 def _plan(
@@ -341,13 +353,7 @@ def _surrogate_suggestions(
     plan.consulted = True
 
     families = set(plan.surrogates)
-    sign = 1.0 if study.direction == "maximize" else -1.0  # the surrogate maximises
-    observations = [
-        (t.family, t.hyperparameters, None if t.score is None else sign * t.score)
-        for t in trials
-        if t.state != "pending" and t.family in families
-    ]
-    pending = [(t.family, t.hyperparameters) for t in trials if t.state == "pending" and t.family in families]
+    observations, pending = surrogate_evidence(study, trials, families)
     pending += [(p.family, p.values) for p in chosen if p.family in families]
     cold = [(f, v) for f, v in plan.zero_shot if f in families]
     try:
@@ -362,6 +368,23 @@ def _surrogate_suggestions(
     except ValueError as exc:
         log.warning("study %d: the surrogate could not propose (%s); sampling at random", study.id, exc)
         return []
+
+
+def surrogate_evidence(
+    study: StudyRecord, trials: Sequence[TrialRecord], families: set[str]
+) -> tuple[list[tuple[str, dict[str, Any], float | None]], list[tuple[str, dict[str, Any]]]]:
+    """The surrogate's inputs from the trials of `families`: observations (family, configuration,
+    score to maximise; None for a failure) and pending configurations, which it believes at its
+    predicted mean. An expired trial is neither: no result, and no worker is still on it."""
+    sign = 1.0 if study.direction == "maximize" else -1.0  # the surrogate maximises
+    mine = [t for t in trials if t.family in families]
+    observations = [
+        (t.family, t.hyperparameters, None if t.score is None else sign * t.score)
+        for t in mine
+        if t.state in OBSERVED
+    ]
+    pending = [(t.family, t.hyperparameters) for t in mine if t.state == "pending"]
+    return observations, pending
 
 
 def _fill_at_random(out: _Proposals, study: StudyRecord, start: int, n: int) -> None:
