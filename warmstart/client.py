@@ -233,15 +233,20 @@ class WarmstartClient:
         n_initial: int = 5,
         seed: int = 0,
         name: str = "",
+        pending_timeout_s: float | None = None,
     ) -> dict[str, Any]:
-        """Start a study on a stored dataset: one family's space, or `auto` across families."""
+        """Start a study on a stored dataset: one family's space, or `auto` across families.
+
+        A trial handed out and not reported within `pending_timeout_s` seconds (default: the
+        server's WARMSTART_STUDY_PENDING_TIMEOUT_S) expires: a crashed worker stops blocking it."""
         body: dict[str, Any] = {
             "dataset_id": dataset_id,
             "space": space,
             "n_initial": n_initial,
             "seed": seed,
         }
-        body.update(_present({"metric": metric, "direction": direction, "name": name or None}))
+        body.update(_present({"metric": metric, "direction": direction, "name": name or None,
+                              "pending_timeout_s": pending_timeout_s}))
         if families is not None:
             body["families"] = list(families)
         return self._json("POST", "/v1/studies", json=body)

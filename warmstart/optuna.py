@@ -50,6 +50,8 @@ class WarmStartSampler(BaseSampler):
     With `family_param` (default "family") the suggested family is also offered under that name,
     for objectives that search across families (`trial.suggest_categorical("family", [...])`).
     Trials enqueued with fixed parameters are left alone (nothing is asked or reported).
+    `pending_timeout_s` (when creating): a trial not reported within it expires on the server,
+    so a crashed worker's trial stops counting as pending (default: the server's setting).
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class WarmStartSampler(BaseSampler):
         independent_sampler: BaseSampler | None = None,
         family_param: str | None = "family",
         protocol: str = "user",
+        pending_timeout_s: float | None = None,
     ) -> None:
         if study_id is None and dataset_id is None:
             raise ValueError("give study_id (an existing warmstart study) or dataset_id (to create one)")
@@ -80,6 +83,7 @@ class WarmStartSampler(BaseSampler):
             "metric": metric,
             "n_initial": n_initial,
             "seed": seed,
+            "pending_timeout_s": pending_timeout_s,
         }
         self._independent = independent_sampler or optuna.samplers.TPESampler(seed=seed)
         self._search_space = IntersectionSearchSpace()

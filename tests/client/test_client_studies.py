@@ -27,8 +27,10 @@ def server(tmp_path: Path, sqlite_store: SqlMetaStore) -> Iterator[tuple[LiveSer
 def test_a_study_suggest_observe_and_its_trajectory(server, sqlite_store: SqlMetaStore) -> None:
     live, ids = server
     with WarmstartClient(live.url, retries=0) as client:
-        study = client.create_study(ids[0], families=FAMILIES, metric="rmse", n_initial=2, name="ci")
+        study = client.create_study(ids[0], families=FAMILIES, metric="rmse", n_initial=2, name="ci",
+                                    pending_timeout_s=600)
         assert (study["direction"], study["families"], study["name"]) == ("minimize", FAMILIES, "ci")
+        assert study["pending_timeout_s"] == 600
         assert client.list_studies(dataset_id=ids[0])["items"][0]["id"] == study["id"]
         assert client.list_studies(dataset_id=ids[1])["total"] == 0
 
