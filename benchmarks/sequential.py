@@ -19,6 +19,10 @@ pool (as in benchmarks/zero_shot.py). Methods:
 * ``warmstart``: ours. The zero-shot top 5 as cold start, then ``learners.surrogate.suggest``
   with the surrogates meta-trained on the training groups, candidates restricted to the pool.
 
+* ``warmstart_transfer``: a candidate not yet in the service: ``warmstart`` with the knowledge
+  base as a second, transfer surrogate (``learners.surrogate.transfer``: stored datasets weighted
+  by agreement with the observations), combined with the networks on the stored pool.
+
 ``zero_shot`` and ``warmstart`` replace the random initial design by the zero-shot picks (that
 is what a warm start is); the others use the seed's random 5, as in HPO-B.
 
@@ -58,13 +62,14 @@ from learners.recommenders import KnowledgeBase, make  # noqa: E402
 from learners.recommenders.synthetic import synthetic_kb  # noqa: E402
 from learners.spaces import get_space  # noqa: E402
 from learners.surrogate import SpaceEncoder, config_key, meta_train_many, suggest  # noqa: E402
+from learners.surrogate.transfer import ObservedSimilarity  # noqa: E402
 from learners.sweep import pools_for  # noqa: E402
 from metastore.kb.bundle import BUNDLED_KB  # noqa: E402
 from service.usecases.recommend import knowledge_base_from_file  # noqa: E402
 
-METHODS = ("random", "tpe", "gp", "zero_shot", "warmstart")
+METHODS = ("random", "tpe", "gp", "zero_shot", "warmstart", "warmstart_transfer")
 #: Methods that ignore the seed's random initial design (and, restricted to the pool, any seed).
-DETERMINISTIC = ("zero_shot", "warmstart")
+DETERMINISTIC = ("zero_shot", "warmstart", "warmstart_transfer")
 KS = (5, 10, 25, 50)
 RANK_AT = 25
 N_INITIAL = 5
@@ -243,7 +248,8 @@ def run_zero_shot(pool: Pool, i: int, seed: int, trials: int, *, ranking: list[i
 
 
 def run_warmstart(pool: Pool, i: int, seed: int, trials: int, *, ranking: list[int],
-                  surrogates: dict, n_cold: int = N_INITIAL, **_: Any) -> list[int]:
+                  surrogates: dict, n_cold: int = N_INITIAL,
+                  transfer: ObservedSimilarity | None = None, **_: Any) -> list[int]:
     kb = pool.kb
     scores = raw_scores(kb, i)
     cold = [(kb.families[j], kb.config_values[j]) for j in ranking[:n_cold]]
@@ -251,7 +257,7 @@ def run_warmstart(pool: Pool, i: int, seed: int, trials: int, *, ranking: list[i
     picks: list[int] = []
     while len(picks) < trials:
         out = suggest(surrogates, observations, 1, cold_start=cold, seed=seed * 1000 + len(picks),
-                      n_random=0, n_neighbours=0)
+                      n_random=0, n_neighbours=0, transfer=transfer)
         if not out:
             break
         s = out[0]
@@ -261,12 +267,20 @@ def run_warmstart(pool: Pool, i: int, seed: int, trials: int, *, ranking: list[i
     return picks
 
 
+def run_warmstart_transfer(pool: Pool, i: int, seed: int, trials: int, *,
+                           similarity: ObservedSimilarity, **context: Any) -> list[int]:
+    """Candidate, not yet in the service: ours with the knowledge base as a transfer surrogate
+    (``learners.surrogate.transfer``) combined with the networks on the stored pool."""
+    return run_warmstart(pool, i, seed, trials, transfer=similarity, **context)
+
+
 RUNNERS: dict[str, Callable[..., list[int]]] = {
     "random": run_random,
     "tpe": partial(run_optuna, sampler="tpe"),
     "gp": partial(run_optuna, sampler="gp"),
     "zero_shot": run_zero_shot,
     "warmstart": run_warmstart,
+    "warmstart_transfer": run_warmstart_transfer,
 }
 
 
@@ -289,12 +303,14 @@ def logo(kb: KnowledgeBase, methods: Sequence[str], args: argparse.Namespace,
         started = time.time()
         rec = make("learned", **args.learned_params).fit(train)
         surrogates = meta_train_many(train, seed=args.seed, **args.surrogate_params)
+        similarity = ObservedSimilarity.of(train)
         fit_s = time.time() - started
         for i in test:
             mf = dict(zip(kb.metafeature_names, kb.metafeatures[i], strict=True))
             ranking = [r.config_index for r in rec.recommend(
                 mf, k=args.trials, n_rows=int(kb.n_rows[i]), n_features=int(kb.n_features[i]))]
-            context = {"ranking": ranking, "surrogates": surrogates, "gp_effort": args.gp_effort}
+            context = {"ranking": ranking, "surrogates": surrogates, "similarity": similarity,
+                       "gp_effort": args.gp_effort}
             for m in methods:
                 seeds = range(args.gp_seeds if m == "gp" else args.seeds)
                 for seed in seeds:

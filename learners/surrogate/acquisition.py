@@ -13,6 +13,7 @@ from scipy.stats import norm
 
 from learners.surrogate.encoding import config_key
 from learners.surrogate.model import AdaptedSurrogate, MetaSurrogate, adapt_many
+from learners.surrogate.transfer import ObservedSimilarity
 
 Observation = tuple[str, Mapping[str, Any], "float | None"]
 #: Random configurations drawn from each family's space per call (beside its stored pool).
@@ -47,6 +48,7 @@ class _Family:
     targets: list[float] = field(default_factory=list)
     candidates: list[dict[str, Any]] = field(default_factory=list)
     encoded: torch.Tensor | None = None
+    columns: np.ndarray | None = None  # each candidate's column in the transfer surrogate, or -1
     adapted: AdaptedSurrogate | None = None
 
 
@@ -68,6 +70,7 @@ def suggest(
     seed: int = 0,
     n_random: int = N_RANDOM,
     n_neighbours: int = N_NEIGHBOURS,
+    transfer: ObservedSimilarity | None = None,
 ) -> list[Suggestion]:
     """The ``n`` configurations to evaluate next on one dataset, best first.
 
@@ -77,7 +80,10 @@ def suggest(
     recommender's) come first, in order, unless already observed or pending. The rest maximise
     expected improvement over candidates (each family's stored pool, ``n_random`` random
     configurations of its space, ``n_neighbours`` local moves around each of its best observed
-    ones; both 0 restricts the candidates to the pool); every pick and
+    ones; both 0 restricts the candidates to the pool). With ``transfer`` (the knowledge base
+    weighted by agreement with the observations), a stored pool configuration's mean and spread
+    combine the adapted networks' and the transfer surrogate's (precision-weighted: the product
+    of the two Gaussians); every pick and
     every ``pending`` configuration joins the observations at its predicted mean (the kriging
     believer) before the next pick, so parallel workers get different configurations. Never
     returns a configuration already observed or pending. May return fewer than ``n`` when the
@@ -109,7 +115,7 @@ def suggest(
             pend.append((family, config))
     if len(out) < n and states:
         out += _by_expected_improvement(states, pend, taken, n - len(out), rng, n_random,
-                                        n_neighbours)
+                                        n_neighbours, transfer)
     return out
 
 
@@ -151,10 +157,14 @@ def _cold(states: dict[str, _Family], family: str, config: dict[str, Any]) -> Su
 
 def _by_expected_improvement(states: dict[str, _Family], pending: list[tuple[str, dict]],
                              taken: set[str], n: int, rng: np.random.Generator,
-                             n_random: int, n_neighbours: int) -> list[Suggestion]:
+                             n_random: int, n_neighbours: int,
+                             transfer: ObservedSimilarity | None = None) -> list[Suggestion]:
     best = max((y for s in states.values() for y in s.targets), default=0.0)
-    for state in states.values():
+    for family, state in states.items():
         state.candidates, state.encoded = _candidates(state, taken, rng, n_random, n_neighbours)
+        if transfer is not None:
+            state.columns = np.array([transfer.column.get(config_key(family, c), -1)
+                                      for c in state.candidates], dtype=int)
     believed = [(f, c) for f, c in pending if f in states]
     if believed:  # pending configurations join at their predicted mean (kriging believer)
         if any(s.adapted is None for s in states.values()):
@@ -167,13 +177,16 @@ def _by_expected_improvement(states: dict[str, _Family], pending: list[tuple[str
     _refresh(states)
     out: list[Suggestion] = []
     while len(out) < n:
-        pick = _best_candidate(states, best)
+        prior = None if transfer is None else transfer.predict(_observed(states))
+        pick = _best_candidate(states, best, prior)
         if pick is None:
             break
         family, i, ei, mean, std = pick
         state = states[family]
         config = state.candidates.pop(i)
         state.encoded = torch.cat([state.encoded[:i], state.encoded[i + 1:]])  # type: ignore[index]
+        if state.columns is not None:
+            state.columns = np.delete(state.columns, i)
         out.append(Suggestion(family, config, ei, mean, std))
         state.configs.append(config)
         state.targets.append(mean)
@@ -202,18 +215,41 @@ def _candidates(state: _Family, taken: set[str], rng: np.random.Generator, n_ran
     return configs + extra, torch.as_tensor(x)
 
 
-def _best_candidate(states: dict[str, _Family], best: float
+def _best_candidate(states: dict[str, _Family], best: float,
+                    prior: tuple[np.ndarray, np.ndarray] | None = None
                     ) -> tuple[str, int, float, float, float] | None:
     top: tuple[str, int, float, float, float] | None = None
     for family, state in states.items():
         if not state.candidates:
             continue
         mean, std = state.adapted.predict_encoded(state.encoded)  # type: ignore[union-attr]
+        if prior is not None and state.columns is not None:
+            mean, std = _combine(mean, std, state.columns, *prior)
         ei = expected_improvement(mean, std, best)
         i = int(np.argmax(ei))
         if top is None or ei[i] > top[2]:
             top = (family, i, float(ei[i]), float(mean[i]), float(std[i]))
     return top
+
+
+def _observed(states: Mapping[str, _Family]) -> dict[str, float]:
+    """{config_key: normalised score} of every family's (real and believed) observations."""
+    return {config_key(f, c): y for f, s in states.items()
+            for c, y in zip(s.configs, s.targets, strict=True)}
+
+
+def _combine(mean: np.ndarray, std: np.ndarray, columns: np.ndarray, prior_mean: np.ndarray,
+             prior_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The networks' Gaussian times the transfer surrogate's where a candidate has a column."""
+    has = columns >= 0
+    pm = np.where(has, prior_mean[np.where(has, columns, 0)], np.nan)
+    ps = np.where(has, prior_std[np.where(has, columns, 0)], np.nan)
+    use = has & np.isfinite(pm) & np.isfinite(ps)
+    if not use.any():
+        return mean, std
+    a, b = 1.0 / std ** 2, np.where(use, 1.0 / np.where(use, ps, 1.0) ** 2, 0.0)
+    combined = (a * mean + b * np.where(use, pm, 0.0)) / (a + b)
+    return combined, np.sqrt(1.0 / (a + b))
 
 
 def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:

@@ -1,0 +1,127 @@
+"""The knowledge base as a surrogate: stored datasets weighted by how well they agree with a study's results.
+
+After a few observations on a new dataset, the stored datasets whose scores on the same
+configurations rank and space them alike are the best guides to the rest of the pool. This is
+the observation-based similarity of two-stage transfer surrogates (Wistuba, Schilling and
+Schmidt-Thieme, "Two-stage transfer surrogate model for automatic hyperparameter
+optimization", ECML-PKDD 2016) on our dense knowledge base: each stored dataset's scores are
+scaled over the observed configurations exactly as ``suggest`` scales the observations (min-max
+over the observed), a dataset's weight is a Gaussian kernel of its mean squared disagreement
+with the observations, and the prediction for every pool configuration is the weighted mean of
+the scaled stored scores, its spread their weighted standard deviation. Unlike the per-family
+networks it sees every family's columns at once, so five observations across families already
+say which stored datasets, and so which families and regions, the new one resembles.
+
+It covers the stored pool only (a configuration never measured has no column); ``suggest``
+combines it with the adapted networks there and uses the networks alone elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from learners.recommenders.base import KnowledgeBase
+from learners.surrogate.encoding import SpaceEncoder, config_key
+
+#: Kernel width on the mean squared disagreement (scores scaled to [0, 1] over the observed).
+BANDWIDTH = 0.02
+#: Fewer observed configurations than this leave every stored dataset its prior weight.
+MIN_OBSERVED = 2
+#: Scaled stored scores are clipped to this range (a pool far outside the observed span).
+CLIP = (-1.0, 2.0)
+
+
+class ObservedSimilarity:
+    """Stored datasets' scores on the pool, turned into predictions for a new dataset.
+
+    ``norm`` is [datasets, configurations] of normalised scores (NaN where not measured), with
+    ``keys[j]`` the ``config_key`` of column j.
+    """
+
+    def __init__(self, keys: Sequence[str], norm: np.ndarray, *, bandwidth: float = BANDWIDTH,
+                 min_std: float = 0.02) -> None:
+        norm = np.asarray(norm, dtype=float)
+        if norm.ndim != 2 or norm.shape[1] != len(keys):
+            raise ValueError(f"norm is {norm.shape}, expected [datasets, {len(keys)}]")
+        if bandwidth <= 0:
+            raise ValueError(f"bandwidth={bandwidth}; it must be positive")
+        self.keys = list(keys)
+        self.column = {k: j for j, k in enumerate(self.keys)}
+        self.norm = norm
+        self.bandwidth = float(bandwidth)
+        self.min_std = float(min_std)
+
+    @classmethod
+    def of(cls, kb: KnowledgeBase, **kwargs: float) -> ObservedSimilarity:
+        """From a knowledge base: its pool's keys (canonical, as ``suggest`` keys them) and its
+        normalised scores (a failure is stored as the dataset's worst; unmeasured cells NaN)."""
+        encoders: dict[str, SpaceEncoder] = {}
+        keys = []
+        for family, values in zip(kb.families, kb.config_values, strict=True):
+            enc = encoders.setdefault(family, SpaceEncoder(family, kb.task_type))
+            keys.append(config_key(family, enc.canonical(values)))
+        return cls(keys, kb.normalised(fill=None), **kwargs)
+
+    @property
+    def n_datasets(self) -> int:
+        return int(self.norm.shape[0])
+
+    def weights(self, observed: Mapping[str, float]) -> np.ndarray:
+        """Each stored dataset's weight (summing to 1) given {config_key: scaled score}."""
+        cols = [self.column[k] for k in observed if k in self.column]
+        y = np.array([observed[k] for k in observed if k in self.column], dtype=float)
+        n = self.n_datasets
+        if n == 0:
+            return np.zeros(0)
+        if len(cols) < MIN_OBSERVED:
+            return np.full(n, 1.0 / n)
+        seen = self.norm[:, cols]
+        scaled, ok = _scale(seen, seen)
+        finite = np.isfinite(scaled)
+        counts = finite.sum(axis=1)
+        sq = np.where(finite, (scaled - y[None, :]) ** 2, 0.0).sum(axis=1)
+        disagreement = np.where(counts > 0, sq / np.maximum(counts, 1), np.inf)
+        disagreement = np.where(ok, disagreement, np.inf)
+        if not np.isfinite(disagreement).any():
+            return np.full(n, 1.0 / n)
+        logw = -(disagreement - disagreement[np.isfinite(disagreement)].min()) / self.bandwidth
+        w = np.exp(np.where(np.isfinite(logw), logw, -np.inf))
+        return w / w.sum()
+
+    def predict(self, observed: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and spread for every pool column, on the observations' scale."""
+        w = self.weights(observed)
+        cols = [self.column[k] for k in observed if k in self.column]
+        if len(cols) >= MIN_OBSERVED:
+            seen = self.norm[:, cols]
+            scaled, _ = _scale(self.norm, seen)
+        else:
+            scaled = self.norm.copy()
+            if len(cols) == 1:  # one observation is the scale's top (suggest maps it to 1)
+                scaled = scaled - self.norm[:, cols[0]][:, None] + 1.0
+        scaled = np.clip(scaled, *CLIP)
+        finite = np.isfinite(scaled)
+        wm = np.where(finite, w[:, None], 0.0)
+        total = wm.sum(axis=0)
+        safe = np.where(finite, scaled, 0.0)
+        mean = np.where(total > 0, (wm * safe).sum(axis=0) / np.maximum(total, 1e-300), np.nan)
+        var = np.where(total > 0, (wm * (safe - mean) ** 2).sum(axis=0) / np.maximum(total, 1e-300),
+                       np.nan)
+        return mean, np.sqrt(var + self.min_std ** 2)
+
+
+def _scale(values: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of ``values`` min-max scaled over that row's finite ``seen``; rows with no span
+    shifted so their seen level is 1 (as ``suggest`` does), and a flag of rows with any seen."""
+    with np.errstate(all="ignore"):
+        lo = np.nanmin(np.where(np.isfinite(seen), seen, np.nan), axis=1)
+        hi = np.nanmax(np.where(np.isfinite(seen), seen, np.nan), axis=1)
+    ok = np.isfinite(lo)
+    span = hi - lo
+    wide = ok & (span > 1e-9)
+    out = np.where(wide[:, None], (values - lo[:, None]) / np.where(wide, span, 1.0)[:, None],
+                   values - np.where(ok, hi, 0.0)[:, None] + 1.0)
+    return out, ok
+

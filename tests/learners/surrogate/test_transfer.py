@@ -1,0 +1,74 @@
+"""The transfer surrogate: stored datasets weighted by agreement with a new dataset's results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from learners.recommenders.synthetic import synthetic_kb
+from learners.surrogate import config_key, meta_train_many, suggest
+from learners.surrogate.transfer import ObservedSimilarity
+
+KEYS = [f"c{j}" for j in range(6)]
+#: Two kinds of stored dataset: the first two rank the pool upwards, the last two downwards.
+NORM = np.array([
+    [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+    [0.0, 0.1, 0.5, 0.5, 0.9, 1.0],
+    [1.0, 0.8, 0.6, 0.4, 0.2, 0.0],
+    [1.0, 0.9, 0.5, 0.5, 0.1, np.nan],  # one cell never measured
+])
+
+
+def test_datasets_that_agree_with_the_observations_carry_the_weight() -> None:
+    sim = ObservedSimilarity(KEYS, NORM)
+    seen = {"c0": 0.0, "c2": 0.5, "c4": 1.0}  # evenly upwards, as row 0 exactly
+    w = sim.weights(seen)
+    assert w.sum() == pytest.approx(1.0)
+    assert w[:2].sum() > 0.99 and w[0] > w[1]
+    mean, std = sim.predict(seen)
+    # row 0 scaled over the observed (0 -> 0, 0.8 -> 1): c5 = 1.0 / 0.8; row 1's: 1.0 / 0.9
+    assert 1.0 / 0.9 < mean[5] < 1.0 / 0.8 and np.argmax(mean) == 5
+    assert (std >= 0.02).all()
+
+
+def test_the_opposite_observations_pick_the_opposite_datasets() -> None:
+    sim = ObservedSimilarity(KEYS, NORM)
+    seen = {"c0": 1.0, "c2": 0.5, "c4": 0.0}
+    assert sim.weights(seen)[2:].sum() > 0.99
+    mean, _ = sim.predict(seen)
+    assert np.argmax(mean) in (0, 1) and mean[5] < mean[4]
+
+
+def test_too_few_or_unknown_observations_leave_the_prior() -> None:
+    sim = ObservedSimilarity(KEYS, NORM)
+    assert sim.weights({}) == pytest.approx(np.full(4, 0.25))
+    assert sim.weights({"c3": 1.0}) == pytest.approx(np.full(4, 0.25))
+    assert sim.weights({"elsewhere": 1.0, "other": 0.0}) == pytest.approx(np.full(4, 0.25))
+    mean, _ = sim.predict({})
+    assert mean[5] == pytest.approx(2.0 / 3.0)  # the mean of the three measured rows
+
+
+def test_bad_shapes_are_refused() -> None:
+    with pytest.raises(ValueError, match="expected"):
+        ObservedSimilarity(KEYS[:3], NORM)
+    with pytest.raises(ValueError, match="bandwidth"):
+        ObservedSimilarity(KEYS, NORM, bandwidth=0.0)
+
+
+def test_suggest_follows_the_stored_dataset_that_agrees() -> None:
+    """On a knowledge base, the transfer surrogate moves ``suggest`` towards the best pool
+    configuration of the stored dataset whose results the observations reproduce."""
+    kb = synthetic_kb(12, seed=3, families=("linear", "knn"), pool_size=12)
+    surrogates = meta_train_many(kb, seed=0, iterations=5, n_members=2, hidden=8)
+    sim = ObservedSimilarity.of(kb)
+    assert sim.n_datasets == kb.n_datasets and len(sim.keys) == kb.n_configs
+    norm = kb.normalised(fill=0.0)
+    twin = 4  # the new dataset behaves exactly like stored dataset 4
+    order = np.argsort(norm[twin])
+    shown = [int(order[0]), int(order[len(order) // 2]), int(order[-3])]  # not its best ones
+    observations = [(kb.families[j], kb.config_values[j], float(norm[twin, j])) for j in shown]
+    [pick] = suggest(surrogates, observations, 1, n_random=0, n_neighbours=0,
+                     transfer=ObservedSimilarity(sim.keys, sim.norm, bandwidth=1e-4))
+    by_key = {k: j for j, k in enumerate(sim.keys)}
+    picked = by_key[config_key(pick.family, pick.config)]
+    assert norm[twin, picked] >= np.sort(norm[twin])[-2]  # its best or second best
