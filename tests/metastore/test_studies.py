@@ -8,7 +8,6 @@ import time
 import pytest
 
 from metastore.errors import DatasetNotFound, SearchSpaceNotFound
-from metastore.records import NewDataset
 from metastore.sql import SqlMetaStore
 from metastore.studies import (
     NewStudy,
@@ -20,18 +19,6 @@ from metastore.studies import (
     TrialRecord,
     UnknownTrial,
 )
-
-
-@pytest.fixture
-def studies(store: SqlMetaStore) -> SqlStudyStore:
-    return SqlStudyStore(store.engine)
-
-
-@pytest.fixture
-def setup(store: SqlMetaStore) -> tuple[int, int]:
-    dataset, _ = store.add_dataset(NewDataset("d", "a" * 64, "regression", "y", 50, 2, {"a": "numeric"}))
-    space = store.upsert_search_space("knn", "regression", "1", {})
-    return dataset.id, space.id
 
 
 def _study(studies: SqlStudyStore, dataset_id: int, direction: str = "maximize") -> int:

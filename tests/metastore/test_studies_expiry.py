@@ -5,10 +5,8 @@ No sleeping: a trial is aged by moving its `suggested_at` into the past with a r
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
-from sqlalchemy import inspect, select, update
+from sqlalchemy import inspect, select
 
 from metastore import models as m
 from metastore import schema
@@ -23,18 +21,7 @@ from metastore.studies import (
     SqlStudyStore,
     TrialRecord,
 )
-
-
-@pytest.fixture
-def studies(store: SqlMetaStore) -> SqlStudyStore:
-    return SqlStudyStore(store.engine)
-
-
-@pytest.fixture
-def setup(store: SqlMetaStore) -> tuple[int, int]:
-    dataset, _ = store.add_dataset(NewDataset("d", "a" * 64, "regression", "y", 50, 2, {"a": "numeric"}))
-    space = store.upsert_search_space("knn", "regression", "1", {})
-    return dataset.id, space.id
+from tests.metastore.conftest import age_trial
 
 
 def _study(studies: SqlStudyStore, dataset_id: int, timeout: float | None = 60.0) -> int:
@@ -49,14 +36,6 @@ def _knn(space_id: int, *ks: int):  # type: ignore[no-untyped-def]
     return propose
 
 
-def _age(studies: SqlStudyStore, trial_id: int, seconds: float) -> None:
-    """Move the trial's `suggested_at` `seconds` into the past, as a worker that went quiet."""
-    with studies.engine.begin() as conn:
-        conn.execute(
-            update(m.StudyTrial)
-            .where(m.StudyTrial.id == trial_id)
-            .values(suggested_at=datetime.now(UTC) - timedelta(seconds=seconds))
-        )
 
 
 def _stored_state(studies: SqlStudyStore, trial_id: int) -> str:
@@ -69,8 +48,8 @@ def test_reads_report_a_timed_out_trial_as_expired(studies: SqlStudyStore, setup
     sid = _study(studies, dataset_id, timeout=60)
     a, b, c = studies.suggest(sid, _knn(space_id, 1, 2, 3))
     assert studies.get_study(sid).pending_timeout_s == 60
-    _age(studies, a.id, 61)
-    _age(studies, b.id, 50)  # younger than the timeout: still pending
+    age_trial(studies.engine, a.id, 61)
+    age_trial(studies.engine, b.id, 50)  # younger than the timeout: still pending
     assert [t.state for t in studies.trials(sid)] == ["expired", "pending", "pending"]
     assert studies.get_trial(sid, a.id).state == "expired" and studies.get_trial(sid, c.id).state == "pending"
     got = studies.get_study(sid)
@@ -85,8 +64,8 @@ def test_suggest_stores_the_expiry_before_proposing(studies: SqlStudyStore, setu
     other = _study(studies, dataset_id, timeout=60)
     a, b = studies.suggest(sid, _knn(space_id, 1, 2))
     [elsewhere] = studies.suggest(other, _knn(space_id, 1))
-    _age(studies, a.id, 3600)
-    _age(studies, elsewhere.id, 3600)
+    age_trial(studies.engine, a.id, 3600)
+    age_trial(studies.engine, elsewhere.id, 3600)
     seen: list[tuple[int, list[TrialRecord]]] = []
 
     def propose(study, trials):  # type: ignore[no-untyped-def]
@@ -109,8 +88,8 @@ def test_a_late_result_of_an_expired_trial_is_recorded(
     dataset_id, space_id = setup
     sid = _study(studies, dataset_id, timeout=60)
     a, b = studies.suggest(sid, _knn(space_id, 1, 2))
-    _age(studies, a.id, 120)
-    _age(studies, b.id, 120)
+    age_trial(studies.engine, a.id, 120)
+    age_trial(studies.engine, b.id, 120)
     studies.suggest(sid, _knn(space_id))  # stores both as expired
     assert _stored_state(studies, a.id) == _stored_state(studies, b.id) == "expired"
     ok = Observation("ok", 0.7, {"r2": 0.7})
@@ -130,7 +109,7 @@ def test_a_study_without_a_timeout_never_expires(studies: SqlStudyStore, setup: 
     dataset_id, space_id = setup
     sid = _study(studies, dataset_id, timeout=None)
     [a] = studies.suggest(sid, _knn(space_id, 1))
-    _age(studies, a.id, 10 * 365 * 86_400)
+    age_trial(studies.engine, a.id, 10 * 365 * 86_400)
     studies.suggest(sid, _knn(space_id, 2))
     assert studies.get_trial(sid, a.id).state == "pending" and _stored_state(studies, a.id) == "pending"
     assert (studies.get_study(sid).pending_timeout_s, studies.get_study(sid).n_pending) == (None, 2)
@@ -146,7 +125,7 @@ def test_migration_0008_up_and_down(database_url: str) -> None:
         space = store.upsert_search_space("knn", "regression", "1", {})
         sid = _study(studies, dataset.id, timeout=60)
         [a] = studies.suggest(sid, _knn(space.id, 1))
-        _age(studies, a.id, 120)
+        age_trial(studies.engine, a.id, 120)
         studies.suggest(sid, _knn(space.id))
         assert _stored_state(studies, a.id) == "expired"
 

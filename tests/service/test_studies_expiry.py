@@ -3,19 +3,20 @@ surrogate is given. No sleeping: a trial is aged with a real UPDATE of its `sugg
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from metastore import models as m
 from metastore.sql import SqlMetaStore
 from metastore.studies import StudyRecord, TrialRecord
 from service.app import create_app
 from service.usecases.studies import surrogate_evidence
+from tests.metastore.conftest import age_trial
 from tests.service.conftest import make_settings
 from tests.service.studies_support import FAMILIES, build_regression_kb, fast_surrogates
 
@@ -32,13 +33,6 @@ def client(store: SqlMetaStore, kb: int, tmp_path: Path) -> TestClient:
     return TestClient(fast_surrogates(create_app(settings, store), store))
 
 
-def _age(store: SqlMetaStore, trial_id: int, seconds: float) -> None:
-    with store.engine.begin() as conn:
-        conn.execute(
-            update(m.StudyTrial)
-            .where(m.StudyTrial.id == trial_id)
-            .values(suggested_at=datetime.now(UTC) - timedelta(seconds=seconds))
-        )
 
 
 def _post(client: TestClient, url: str, status: int = 200, **kw) -> dict:  # type: ignore[no-untyped-def]
@@ -60,7 +54,7 @@ def test_an_expired_trial_frees_its_slot_and_still_takes_a_late_result(
     sid = study["id"]
     picks = _post(client, "/v1/recommendations", json={"dataset_id": kb, "k": 3, "families": FAMILIES})
     a, b = _post(client, f"/v1/studies/{sid}/suggest", params={"n": 2})["suggestions"]
-    _age(store, a["trial_id"], 61)
+    age_trial(store.engine, a["trial_id"], 61)
 
     detail = client.get(f"/v1/studies/{sid}").json()
     assert [t["state"] for t in detail["trials"]] == ["expired", "pending"]
@@ -97,7 +91,7 @@ def test_the_default_timeout_is_the_setting_and_a_younger_trial_stays_pending(
     study = _post(client, "/v1/studies", 201, json={"dataset_id": kb, "space": "knn", "n_initial": 0})
     assert study["pending_timeout_s"] == 7200  # the app's WARMSTART_STUDY_PENDING_TIMEOUT_S
     [a] = _post(client, f"/v1/studies/{study['id']}/suggest")["suggestions"]
-    _age(store, a["trial_id"], 3600)  # would have expired under the 60 s of the other test
+    age_trial(store.engine, a["trial_id"], 3600)  # would have expired under the 60 s of the other test
     _post(client, f"/v1/studies/{study['id']}/suggest")
     detail = client.get(f"/v1/studies/{study['id']}").json()
     assert [t["state"] for t in detail["trials"]] == ["pending", "pending"] and detail["n_pending"] == 2
