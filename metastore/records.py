@@ -155,12 +155,29 @@ class ApiKeyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class FamilyStats:
+    """One family's part of the knowledge base: its stored configurations (both task types), the
+    datasets with at least one of its results, and its results by status (each cell counted once,
+    by its latest status)."""
+
+    family: str
+    configurations: int
+    datasets: int
+    cells: int
+    ok: int
+    failed: int
+    timeout: int
+
+
+@dataclass(frozen=True, slots=True)
 class KnowledgeBaseStats:
     datasets: int
     families: int
     configurations: int
     evaluations: int
     fill_rate: float
+    datasets_with_results: int = 0
+    by_family: tuple[FamilyStats, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from metastore.records import (
     DatasetFilter,
     DatasetRecord,
     EvaluationRecord,
+    FamilyStats,
     KnowledgeBaseStats,
     LearnerModelRecord,
     MetaFeatureVector,
@@ -373,6 +374,8 @@ class SqlMetaStore(MetaStore):
             datasets_per_task = dict(
                 s.execute(select(m.Dataset.task_type, func.count()).group_by(m.Dataset.task_type)).all()
             )
+            with_results = s.scalar(select(func.count(func.distinct(m.Evaluation.dataset_id)))) or 0
+            by_family = self._family_stats(s)
         possible = sum(per_task.get(t, 0) * n for t, n in datasets_per_task.items())
         return KnowledgeBaseStats(
             datasets=n_datasets,
@@ -380,6 +383,52 @@ class SqlMetaStore(MetaStore):
             configurations=n_configs,
             evaluations=n_evals,
             fill_rate=round(cells / possible, 4) if possible else 0.0,
+            datasets_with_results=with_results,
+            by_family=by_family,
+        )
+
+    @staticmethod
+    def _family_stats(s: Session) -> tuple[FamilyStats, ...]:
+        e, c, sp = m.Evaluation, m.Configuration, m.SearchSpace
+        n_configs = dict(
+            s.execute(
+                select(sp.family, func.count(c.id)).join(c, c.space_id == sp.id).group_by(sp.family)
+            ).all()
+        )
+        latest = (
+            select(func.max(e.id).label("id"))
+            .group_by(e.dataset_id, e.configuration_id)
+            .subquery()
+        )
+        rows = s.execute(
+            select(sp.family, e.status, func.count())
+            .join(latest, latest.c.id == e.id)
+            .join(c, c.id == e.configuration_id)
+            .join(sp, sp.id == c.space_id)
+            .group_by(sp.family, e.status)
+        ).all()
+        datasets = dict(
+            s.execute(
+                select(sp.family, func.count(func.distinct(e.dataset_id)))
+                .join(c, c.id == e.configuration_id)
+                .join(sp, sp.id == c.space_id)
+                .group_by(sp.family)
+            ).all()
+        )
+        status: dict[str, dict[str, int]] = {}
+        for family, st, count in rows:
+            status.setdefault(family, {})[st] = count
+        return tuple(
+            FamilyStats(
+                family=f,
+                configurations=n_configs.get(f, 0),
+                datasets=datasets.get(f, 0),
+                cells=sum(status.get(f, {}).values()),
+                ok=status.get(f, {}).get("ok", 0),
+                failed=status.get(f, {}).get("failed", 0),
+                timeout=status.get(f, {}).get("timeout", 0),
+            )
+            for f in sorted(n_configs)
         )
 
     def knowledge_fingerprint(self, protocol: str) -> str:

@@ -144,11 +144,19 @@ def kb_load(
 
 @kb_app.command("stats")
 def kb_stats(as_json: JsonFlag = False) -> None:
-    """Counts of the metastore in use: datasets, families, configurations, evaluations, fill rate."""
+    """Counts of the metastore in use: datasets, families, configurations, evaluations, fill rate,
+    and a table per family (configurations, datasets measured, results by status)."""
     s = store_from_settings().stats()
-    emit(
-        s,
-        as_json,
-        f"{s.datasets} datasets, {s.families} families, {s.configurations} configurations, "
-        f"{s.evaluations} evaluations, fill rate {s.fill_rate:.1%}",
-    )
+    lines = [
+        f"{s.datasets} datasets ({s.datasets_with_results} with results), {s.families} families, "
+        f"{s.configurations} configurations, {s.evaluations} evaluations, fill rate {s.fill_rate:.1%}",
+    ]
+    if s.by_family:
+        lines.append("| family | configurations | datasets | cells | ok | failed | time-out |")
+        lines.append("|---|---|---|---|---|---|---|")
+        lines += [
+            f"| {f.family} | {f.configurations:,} | {f.datasets:,} | {f.cells:,} | {f.ok:,} | "
+            f"{f.failed:,} | {f.timeout:,} |"
+            for f in s.by_family
+        ]
+    emit(s, as_json, "\n".join(lines))

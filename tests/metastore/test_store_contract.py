@@ -172,6 +172,26 @@ class TestStoreContract:
         s = store.stats()
         assert (s.datasets, s.families, s.configurations, s.evaluations) == (2, 1, 2, 1)
         assert s.fill_rate == pytest.approx(1 / 4)
+        assert s.datasets_with_results == 1
+
+    def test_stats_per_family_count_each_cell_once_by_its_latest_status(self, store: SqlMetaStore) -> None:
+        a, _ = store.add_dataset(new_dataset(1))
+        b, _ = store.add_dataset(new_dataset(2))
+        _, configs = space_and_configs(store, n=3)
+        knn = store.upsert_search_space("knn", "classification", "1", {})
+        store.add_configurations(knn.id, [({"k": 1}, "k1")])
+        store.add_evaluations([
+            NewEvaluation(a.id, configs[0].id, "p", {}, status="timeout"),
+            NewEvaluation(a.id, configs[0].id, "p", {"accuracy": 0.5}),  # measured again: now ok
+            NewEvaluation(a.id, configs[1].id, "p", {}, status="failed", error="boom"),
+            NewEvaluation(b.id, configs[2].id, "p", {}, status="timeout"),
+        ])
+        s = store.stats()
+        assert s.datasets_with_results == 2
+        knn_row, lgbm = s.by_family
+        assert (knn_row.family, knn_row.configurations, knn_row.datasets, knn_row.cells) == ("knn", 1, 0, 0)
+        assert lgbm.family == "lightgbm" and lgbm.configurations == 3 and lgbm.datasets == 2
+        assert (lgbm.cells, lgbm.ok, lgbm.failed, lgbm.timeout) == (3, 1, 1, 1)
 
     def test_api_keys_hashed_scoped_revocable(self, store: SqlMetaStore) -> None:
         assert store.count_api_keys() == 0
