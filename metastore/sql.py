@@ -418,18 +418,21 @@ class SqlMetaStore(MetaStore):
         status: dict[str, dict[str, int]] = {}
         for family, st, count in rows:
             status.setdefault(family, {})[st] = count
-        return tuple(
-            FamilyStats(
-                family=f,
-                configurations=n_configs.get(f, 0),
-                datasets=datasets.get(f, 0),
-                cells=sum(status.get(f, {}).values()),
-                ok=status.get(f, {}).get("ok", 0),
-                failed=status.get(f, {}).get("failed", 0),
-                timeout=status.get(f, {}).get("timeout", 0),
+        out = []
+        for f in sorted(n_configs):
+            by_status = status.get(f, {})
+            out.append(
+                FamilyStats(
+                    family=f,
+                    configurations=n_configs[f],
+                    datasets=datasets.get(f, 0),
+                    cells=sum(by_status.values()),
+                    ok=by_status.get("ok", 0),
+                    failed=by_status.get("failed", 0),
+                    timeout=by_status.get("timeout", 0),
+                )
             )
-            for f in sorted(n_configs)
-        )
+        return tuple(out)
 
     def knowledge_fingerprint(self, protocol: str) -> str:
         # Cheap on a large store: primary-key maxima and a count of datasets, no scan of

@@ -70,34 +70,20 @@ class ObservedSimilarity:
 
     def weights(self, observed: Mapping[str, float]) -> np.ndarray:
         """Each stored dataset's weight (summing to 1) given {config_key: scaled score}."""
-        cols = [self.column[k] for k in observed if k in self.column]
-        y = np.array([observed[k] for k in observed if k in self.column], dtype=float)
-        n = self.n_datasets
-        if n == 0:
-            return np.zeros(0)
+        cols, y = self._columns(observed)
         if len(cols) < MIN_OBSERVED:
-            return np.full(n, 1.0 / n)
+            return self._uniform()
         seen = self.norm[:, cols]
-        scaled, ok = _scale(seen, seen)
-        finite = np.isfinite(scaled)
-        counts = finite.sum(axis=1)
-        sq = np.where(finite, (scaled - y[None, :]) ** 2, 0.0).sum(axis=1)
-        disagreement = np.where(counts > 0, sq / np.maximum(counts, 1), np.inf)
-        disagreement = np.where(ok, disagreement, np.inf)
-        if not np.isfinite(disagreement).any():
-            return np.full(n, 1.0 / n)
-        logw = -(disagreement - disagreement[np.isfinite(disagreement)].min()) / self.bandwidth
-        w = np.exp(np.where(np.isfinite(logw), logw, -np.inf))
-        return w / w.sum()
+        return self._weights(*_scale(seen, seen), y)
 
     def predict(self, observed: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
         """Mean and spread for every pool column, on the observations' scale."""
-        w = self.weights(observed)
-        cols = [self.column[k] for k in observed if k in self.column]
+        cols, y = self._columns(observed)
         if len(cols) >= MIN_OBSERVED:
-            seen = self.norm[:, cols]
-            scaled, _ = _scale(self.norm, seen)
+            scaled, ok = _scale(self.norm, self.norm[:, cols])  # the seen columns scaled once, here
+            w = self._weights(scaled[:, cols], ok, y)
         else:
+            w = self._uniform()
             scaled = self.norm.copy()
             if len(cols) == 1:  # one observation is the scale's top (suggest maps it to 1)
                 scaled = scaled - self.norm[:, cols[0]][:, None] + 1.0
@@ -110,6 +96,27 @@ class ObservedSimilarity:
         var = np.where(total > 0, (wm * (safe - mean) ** 2).sum(axis=0) / np.maximum(total, 1e-300),
                        np.nan)
         return mean, np.sqrt(var + self.min_std ** 2)
+
+    def _columns(self, observed: Mapping[str, float]) -> tuple[list[int], np.ndarray]:
+        """The pool columns of the observed configurations (unknown ones left out), and their scores."""
+        known = [k for k in observed if k in self.column]
+        return [self.column[k] for k in known], np.array([observed[k] for k in known], dtype=float)
+
+    def _uniform(self) -> np.ndarray:
+        return np.full(self.n_datasets, 1.0 / self.n_datasets) if self.n_datasets else np.zeros(0)
+
+    def _weights(self, scaled: np.ndarray, ok: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Gaussian kernel of each stored dataset's mean squared disagreement with ``y`` over the
+        observed columns (``scaled``: its scores there, scaled as the observations are)."""
+        finite = np.isfinite(scaled)
+        counts = finite.sum(axis=1)
+        sq = np.where(finite, (scaled - y[None, :]) ** 2, 0.0).sum(axis=1)
+        disagreement = np.where(ok & (counts > 0), sq / np.maximum(counts, 1), np.inf)
+        if not np.isfinite(disagreement).any():
+            return self._uniform()
+        logw = -(disagreement - disagreement[np.isfinite(disagreement)].min()) / self.bandwidth
+        w = np.exp(np.where(np.isfinite(logw), logw, -np.inf))
+        return w / w.sum()
 
 
 def _scale(values: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
