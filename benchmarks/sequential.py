@@ -15,7 +15,8 @@ pool (as in benchmarks/zero_shot.py). Methods:
   Optuna as its own trial (``add_trial``) and the raw proposal as failed, which both samplers
   ignore. GPSampler's acquisition search is cut (``--gp-effort``) and it runs on
   ``--gp-seeds`` seeds only: its cost per trial is seconds in 40 dimensions.
-* ``zero_shot``: the ``learned`` recommender's ranking alone (fitted on the training groups).
+* ``zero_shot``: the studies' cold-start recommender's ranking alone (``--zero-shot-method``,
+  default ``service.usecases.studies.ZERO_SHOT_METHOD``; fitted on the training groups).
 * ``warmstart``: ours. The zero-shot top 5 as cold start, then ``learners.surrogate.suggest``
   with the surrogates meta-trained on the training groups, candidates restricted to the pool.
 
@@ -66,6 +67,7 @@ from learners.surrogate.transfer import ObservedSimilarity  # noqa: E402
 from learners.sweep import pools_for  # noqa: E402
 from metastore.kb.bundle import BUNDLED_KB  # noqa: E402
 from service.usecases.recommend import knowledge_base_from_file  # noqa: E402
+from service.usecases.studies import ZERO_SHOT_METHOD  # noqa: E402
 
 METHODS = ("random", "tpe", "gp", "zero_shot", "warmstart", "warmstart_transfer")
 #: Methods that ignore the seed's random initial design (and, restricted to the pool, any seed).
@@ -301,7 +303,8 @@ def logo(kb: KnowledgeBase, methods: Sequence[str], args: argparse.Namespace,
         if train.n_datasets == 0:
             continue
         started = time.time()
-        rec = make("learned", **args.learned_params).fit(train)
+        params = args.learned_params if args.zero_shot_method == "learned" else {}
+        rec = make(args.zero_shot_method, **params).fit(train)
         surrogates = meta_train_many(train, seed=args.seed, **args.surrogate_params)
         similarity = ObservedSimilarity.of(train)
         fit_s = time.time() - started
@@ -484,7 +487,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="GPSampler's preliminary acquisition samples (Optuna's default 2048)")
     p.add_argument("--trials", type=int, default=max(KS))
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    p.add_argument("--learned-params", type=json.loads, default={})
+    p.add_argument("--zero-shot-method", default=ZERO_SHOT_METHOD,
+                   choices=["learned", "portfolio", "knn", "flaml_style", "defaults"],
+                   help="the recommender whose ranking is the cold start (default: the studies')")
+    p.add_argument("--learned-params", type=json.loads, default={},
+                   help="with --zero-shot-method learned: the recommender's parameters")
     p.add_argument("--surrogate-params", type=json.loads, default={})
     p.add_argument("--seed", type=int, default=0, help="chooses the held-out groups")
     p.add_argument("--json", action="store_true", help="print the summary as JSON only")
@@ -558,7 +565,7 @@ NOTES = """## How to read it
   cell.
 * `random`, `tpe` and `gp` start from the seed's 5 random configurations (HPO-B's initial
   design); `zero_shot` and `warmstart` replace them by the zero-shot recommender's top 5 (the
-  warm start), so both are the same for every seed (run once, counted for each seed) and their
+  warm start; the recommender a study starts from, `--zero-shot-method`), so both are the same for every seed (run once, counted for each seed) and their
   regret@5 is the zero-shot top 5's.
 * TPE and GP propose in the real space (a `family` choice plus every family's
   hyperparameters, integers relaxed to floats); the proposal is snapped to the nearest
@@ -591,6 +598,7 @@ def report(args: argparse.Namespace, command: str, table: dict, tables: dict, in
         "Protocol: HPO-B's on our knowledge base (see the docstring of `benchmarks/sequential.py`): "
         f"leave-one-group-out, the {args.space!r} space ('auto': every family's stored pool), "
         f"{args.seeds} seeds (GP: {args.gp_seeds}), {args.trials} trials, every trial a lookup; "
+        f"cold start (zero_shot, warmstart): the `{args.zero_shot_method}` recommender; "
         "regret = 1 - best normalised score so far (min-max over the dataset's pool).",
         "",
         "| task type | datasets | groups | configurations | metric | held out |",

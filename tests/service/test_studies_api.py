@@ -9,7 +9,7 @@ from metastore import schema
 from metastore.session import make_engine
 from metastore.sql import SqlMetaStore
 from service.app import create_app
-from service.usecases.studies import SurrogateRegistry
+from service.usecases.studies import ZERO_SHOT_METHOD, SurrogateRegistry
 from tests.service.conftest import make_settings
 from tests.service.studies_support import FAMILIES, build_regression_kb, fast_surrogates
 
@@ -65,7 +65,10 @@ def test_create_defaults_and_list(client: TestClient) -> None:
 
 def test_cold_start_takes_the_zero_shot_picks_then_moves_on(client: TestClient) -> None:
     study = _study(client, n_initial=3)
-    picks = client.post("/v1/recommendations", json={"dataset_id": 7, "k": 3, "families": FAMILIES}).json()
+    picks = client.post(
+        "/v1/recommendations",
+        json={"dataset_id": 7, "k": 3, "families": FAMILIES, "method": ZERO_SHOT_METHOD},
+    ).json()
     first = _suggest(client, study["id"], 2)
     assert [s["source"] for s in first["suggestions"]] == ["zero_shot", "zero_shot"]
     assert [s["hyperparameters"] for s in first["suggestions"]] == [

@@ -15,7 +15,7 @@ from metastore import models as m
 from metastore.sql import SqlMetaStore
 from metastore.studies import StudyRecord, TrialRecord
 from service.app import create_app
-from service.usecases.studies import surrogate_evidence
+from service.usecases.studies import ZERO_SHOT_METHOD, surrogate_evidence
 from tests.metastore.conftest import age_trial
 from tests.service.conftest import make_settings
 from tests.service.studies_support import FAMILIES, build_regression_kb, fast_surrogates
@@ -31,8 +31,6 @@ def kb(store: SqlMetaStore) -> int:
 def client(store: SqlMetaStore, kb: int, tmp_path: Path) -> TestClient:
     settings = make_settings(tmp_path, str(store.engine.url), study_pending_timeout_s=7200)
     return TestClient(fast_surrogates(create_app(settings, store), store))
-
-
 
 
 def _post(client: TestClient, url: str, status: int = 200, **kw) -> dict:  # type: ignore[no-untyped-def]
@@ -52,7 +50,11 @@ def test_an_expired_trial_frees_its_slot_and_still_takes_a_late_result(
     )
     assert study["pending_timeout_s"] == 60
     sid = study["id"]
-    picks = _post(client, "/v1/recommendations", json={"dataset_id": kb, "k": 3, "families": FAMILIES})
+    picks = _post(
+        client,
+        "/v1/recommendations",
+        json={"dataset_id": kb, "k": 3, "families": FAMILIES, "method": ZERO_SHOT_METHOD},
+    )
     a, b = _post(client, f"/v1/studies/{sid}/suggest", params={"n": 2})["suggestions"]
     age_trial(store.engine, a["trial_id"], 61)
 
