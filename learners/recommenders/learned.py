@@ -149,7 +149,12 @@ class LearnedRecommender(Recommender):
     defaults (the greedy chooses which): a floor for datasets unlike any in the knowledge base.
     ``family_noise`` is the spread of a per-scenario family shift that makes the picks hedge
     across families (off by default: on synthetic KBs 0.1 cost regret, and the real KB was too
-    small to show the hedge's benefit). ``seed`` makes fitting deterministic.
+    small to show the hedge's benefit). ``portfolio_weight`` (0 to 1) is the share of the
+    selection's weight given to the stored datasets' own rows (at most ``portfolio_rows`` of
+    them, a seeded sample), the rest to the similar-dataset scenarios around the networks'
+    prediction: 1 is the greedy portfolio's objective (under the same time caps and anchors), so
+    the weight moves the picks between a dataset-specific and a robust dataset-agnostic list.
+    ``seed`` makes fitting deterministic.
     """
 
     name = "learned"
@@ -159,7 +164,8 @@ class LearnedRecommender(Recommender):
         weight_decay: float = 1e-4, dropout: float = 0.1, temperature: float = 0.1,
         mse_weight: float = 1.0, n_scenarios: int = 50, default_time_factor: float = 2.0,
         time_margin: float = 0.8, batch_size: int = 256, anchor_defaults: int = 1,
-        family_noise: float = 0.0, seed: int = 0,
+        family_noise: float = 0.0, portfolio_weight: float = 0.0, portfolio_rows: int = 1000,
+        seed: int = 0,
     ) -> None:
         self.n_members = n_members
         self.hidden = hidden
@@ -175,6 +181,8 @@ class LearnedRecommender(Recommender):
         self.batch_size = batch_size
         self.anchor_defaults = anchor_defaults
         self.family_noise = family_noise
+        self.portfolio_weight = portfolio_weight
+        self.portfolio_rows = portfolio_rows
         self.seed = seed
 
     # -- fitting --
@@ -293,7 +301,24 @@ class LearnedRecommender(Recommender):
         scen = (members[:, None, :] + res[None, :, :]).reshape(-1, members.shape[1])
         scen = scen + self._family_shifts(len(scen))
         weights = np.tile(w, len(members))
+        weights = (1.0 - self.portfolio_weight) * weights / weights.sum()
+        if self.portfolio_weight > 0:  # every stored dataset as it is: the portfolio's objective
+            rows = self._portfolio_rows()
+            scen = np.vstack([scen, rows])
+            weights = np.concatenate([weights, np.full(len(rows), self.portfolio_weight / len(rows))])
         return np.clip(scen, 0.0, 1.0), weights / weights.sum(), (res ** 2).mean(axis=0)
+
+    def _portfolio_rows(self) -> np.ndarray:
+        """The stored datasets' normalised rows (a seeded sample of ``portfolio_rows`` of them
+        on a large knowledge base, so a request stays fast)."""
+        n = len(self.norm_)
+        if n <= self.portfolio_rows:
+            return self.norm_
+        cache = getattr(self, "_rows_cache", None)
+        if cache is None or cache[0] is not self.norm_:
+            keep = np.sort(np.random.default_rng(self.seed).choice(n, self.portfolio_rows, replace=False))
+            cache = self._rows_cache = (self.norm_, self.norm_[keep])
+        return cache[1]
 
     def _family_shifts(self, n: int) -> np.ndarray:
         """(n, configs) shifts shared by a family within a scenario: which family wins on a new

@@ -201,6 +201,22 @@ def test_family_noise_spreads_the_picks_over_more_families(kb):
     assert spread["hedged"] > spread["plain"]
 
 
+def test_portfolio_weight_one_is_the_portfolio_and_a_sample_bounds_the_rows(kb):
+    """All weight on the stored rows is the portfolio's objective: the same greedy picks."""
+    portfolio = make("portfolio").fit(kb)
+    only_rows = LearnedRecommender(**{**FAST_LEARNED, "portfolio_weight": 1.0,
+                                      "anchor_defaults": 0}).fit(kb)
+    for i in (0, 7, 21):
+        got = [r.config_index for r in only_rows.recommend(query(kb, i), k=6, time_budget_s=1e9)]
+        want = [r.config_index for r in portfolio.recommend(query(kb, i), k=6, time_budget_s=1e9)]
+        assert got == want
+    sampled = LearnedRecommender(**{**FAST_LEARNED, "portfolio_weight": 0.5,
+                                    "portfolio_rows": 10}).fit(kb)
+    rows = sampled._portfolio_rows()
+    assert rows.shape == (10, kb.n_configs) and rows is sampled._portfolio_rows()
+    assert len(sampled.recommend(query(kb, 3), k=5)) == 5
+
+
 def test_learned_request_path_equals_the_full_network(all_fitted, kb):
     """The served path caches the configuration tower; it must score exactly as the network does."""
     rec = all_fitted["learned"]
