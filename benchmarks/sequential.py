@@ -69,9 +69,10 @@ from metastore.kb.bundle import BUNDLED_KB  # noqa: E402
 from service.usecases.recommend import knowledge_base_from_file  # noqa: E402
 from service.usecases.studies import ZERO_SHOT_METHOD  # noqa: E402
 
-METHODS = ("random", "tpe", "gp", "zero_shot", "warmstart", "warmstart_transfer")
+METHODS = ("random", "tpe", "gp", "zero_shot", "warmstart", "warmstart_transfer", "kb_ei",
+           "kb_ei_warmstart")
 #: Methods that ignore the seed's random initial design (and, restricted to the pool, any seed).
-DETERMINISTIC = ("zero_shot", "warmstart", "warmstart_transfer")
+DETERMINISTIC = ("zero_shot", "warmstart", "warmstart_transfer", "kb_ei", "kb_ei_warmstart")
 KS = (5, 10, 25, 50)
 RANK_AT = 25
 N_INITIAL = 5
@@ -276,6 +277,31 @@ def run_warmstart_transfer(pool: Pool, i: int, seed: int, trials: int, *,
     return run_warmstart(pool, i, seed, trials, transfer=similarity, **context)
 
 
+def run_kb_ei(pool: Pool, i: int, seed: int, trials: int, *, ranking: list[int],
+              similarity: ObservedSimilarity, n_cold: int = N_INITIAL, **_: Any) -> list[int]:
+    """Candidate: the zero-shot top ``n_cold``, then expected improvement under the knowledge
+    base as a mixture (``ObservedSimilarity.improvement``)."""
+    scores = raw_scores(pool.kb, i)
+    picks = list(ranking[:n_cold])
+    while len(picks) < trials:
+        y = scores[picks]
+        y = np.where(np.isfinite(y), y, np.nanmin(y) if np.isfinite(y).any() else 0.0)
+        span = float(y.max() - y.min())
+        scaled = (y - y.min()) / span if span > 1e-12 else np.ones_like(y)
+        observed = {similarity.keys[j]: float(v) for j, v in zip(picks, scaled, strict=True)}
+        picks.append(int(np.argmax(similarity.improvement(observed))))
+    return picks[:trials]
+
+
+def run_kb_ei_warmstart(pool: Pool, i: int, seed: int, trials: int, *, kb_ei_until: int = 25,
+                        **context: Any) -> list[int]:
+    """Candidate: ``kb_ei`` for the first ``kb_ei_until`` trials, then ours (the networks
+    adapted to every observation so far)."""
+    first = run_kb_ei(pool, i, seed, min(kb_ei_until, trials), **context)
+    context = {**context, "ranking": first, "n_cold": len(first)}
+    return run_warmstart(pool, i, seed, trials, **context)
+
+
 RUNNERS: dict[str, Callable[..., list[int]]] = {
     "random": run_random,
     "tpe": partial(run_optuna, sampler="tpe"),
@@ -283,6 +309,8 @@ RUNNERS: dict[str, Callable[..., list[int]]] = {
     "zero_shot": run_zero_shot,
     "warmstart": run_warmstart,
     "warmstart_transfer": run_warmstart_transfer,
+    "kb_ei": run_kb_ei,
+    "kb_ei_warmstart": run_kb_ei_warmstart,
 }
 
 
@@ -305,15 +333,17 @@ def logo(kb: KnowledgeBase, methods: Sequence[str], args: argparse.Namespace,
         started = time.time()
         params = args.learned_params if args.zero_shot_method == "learned" else {}
         rec = make(args.zero_shot_method, **params).fit(train)
-        surrogates = meta_train_many(train, seed=args.seed, **args.surrogate_params)
-        similarity = ObservedSimilarity.of(train)
+        surrogates = (meta_train_many(train, seed=args.seed, **args.surrogate_params)
+                      if {"warmstart", "warmstart_transfer", "kb_ei_warmstart"} & set(methods) else {})
+        similarity = ObservedSimilarity.of(train, **args.transfer_params)
         fit_s = time.time() - started
         for i in test:
             mf = dict(zip(kb.metafeature_names, kb.metafeatures[i], strict=True))
             ranking = [r.config_index for r in rec.recommend(
                 mf, k=args.trials, n_rows=int(kb.n_rows[i]), n_features=int(kb.n_features[i]))]
             context = {"ranking": ranking, "surrogates": surrogates, "similarity": similarity,
-                       "gp_effort": args.gp_effort}
+                       "gp_effort": args.gp_effort, "n_cold": args.n_cold,
+                       "kb_ei_until": args.kb_ei_until}
             for m in methods:
                 seeds = range(args.gp_seeds if m == "gp" else args.seeds)
                 for seed in seeds:
@@ -493,6 +523,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--learned-params", type=json.loads, default={},
                    help="with --zero-shot-method learned: the recommender's parameters")
     p.add_argument("--surrogate-params", type=json.loads, default={})
+    p.add_argument("--transfer-params", type=json.loads, default={},
+                   help="ObservedSimilarity's parameters (warmstart_transfer, kb_ei)")
+    p.add_argument("--kb-ei-until", type=int, default=25,
+                   help="kb_ei_warmstart: trials from kb_ei before the networks take over")
+    p.add_argument("--n-cold", type=int, default=N_INITIAL,
+                   help="zero-shot picks before warmstart/kb_ei take over")
     p.add_argument("--seed", type=int, default=0, help="chooses the held-out groups")
     p.add_argument("--json", action="store_true", help="print the summary as JSON only")
     p.add_argument("--timing", action="store_true",
@@ -565,8 +601,8 @@ NOTES = """## How to read it
   cell.
 * `random`, `tpe` and `gp` start from the seed's 5 random configurations (HPO-B's initial
   design); `zero_shot` and `warmstart` replace them by the zero-shot recommender's top 5 (the
-  warm start; the recommender a study starts from, `--zero-shot-method`), so both are the same for every seed (run once, counted for each seed) and their
-  regret@5 is the zero-shot top 5's.
+  warm start; the recommender a study starts from, `--zero-shot-method`), so both are the same
+  for every seed (run once, counted for each seed) and their regret@5 is the zero-shot top 5's.
 * TPE and GP propose in the real space (a `family` choice plus every family's
   hyperparameters, integers relaxed to floats); the proposal is snapped to the nearest
   not-yet-evaluated configuration of the proposed family in the surrogate's encoding (any

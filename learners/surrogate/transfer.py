@@ -97,6 +97,26 @@ class ObservedSimilarity:
                        np.nan)
         return mean, np.sqrt(var + self.min_std ** 2)
 
+    def improvement(self, observed: Mapping[str, float], pending: Sequence[str] = ()) -> np.ndarray:
+        """Expected improvement of every pool column under the stored datasets as a mixture.
+
+        Each stored dataset is a scenario for the new one, weighted as in ``weights`` (by
+        agreement with ``observed``, {config_key: scaled score}); a column's improvement in a
+        scenario is its normalised score there over that dataset's best among the observed and
+        ``pending`` columns (a pending configuration's outcome is known in every scenario, so
+        parallel picks spread without a believer). Unmeasured cells count as no improvement;
+        a tiny weighted-mean term breaks ties once nothing is left to gain. Observed and pending
+        columns get -inf.
+        """
+        w = self.weights(observed)
+        cols, _ = self._columns(observed)
+        cols += [self.column[k] for k in pending if k in self.column]
+        norm = np.nan_to_num(self.norm, nan=0.0)
+        best = norm[:, cols].max(axis=1) if cols else np.zeros(len(norm))
+        gain = w @ np.maximum(norm - best[:, None], 0.0) + 1e-9 * (w @ norm)
+        gain[cols] = -np.inf
+        return gain
+
     def _columns(self, observed: Mapping[str, float]) -> tuple[list[int], np.ndarray]:
         """The pool columns of the observed configurations (unknown ones left out), and their scores."""
         known = [k for k in observed if k in self.column]

@@ -48,6 +48,24 @@ def test_too_few_or_unknown_observations_leave_the_prior() -> None:
     assert mean[5] == pytest.approx(2.0 / 3.0)  # the mean of the three measured rows
 
 
+def test_improvement_is_the_expected_gain_over_each_datasets_best_seen() -> None:
+    sim = ObservedSimilarity(KEYS, NORM)
+    seen = {"c0": 0.0, "c2": 0.5, "c4": 1.0}  # agrees with the upward rows
+    w = sim.weights(seen)
+    gain = sim.improvement(seen)
+    assert np.isneginf(gain[[0, 2, 4]]).all()
+    # c5: row 0 gains 1.0 - 0.8, row 1 1.0 - 0.9, rows 2 and 3 nothing (their best seen is c0)
+    assert gain[5] == pytest.approx(w[0] * 0.2 + w[1] * 0.1 + 1e-9 * (w @ np.nan_to_num(NORM[:, 5])))
+    assert int(np.argmax(gain)) == 5
+    # once c5 is pending, its outcome is known in every scenario: nothing left to gain on rows
+    # 0 and 1, so the next pick is the best on average (tie-break) among the rest
+    after = sim.improvement(seen, pending=["c5"])
+    assert np.isneginf(after[5]) and after[[1, 3]].max() < 1e-6
+    # too few observations: every dataset weighs the same, the portfolio's next step
+    flat = sim.improvement({"c0": 1.0})
+    assert int(np.argmax(flat)) == 5 and np.isneginf(flat[0])
+
+
 def test_bad_shapes_are_refused() -> None:
     with pytest.raises(ValueError, match="expected"):
         ObservedSimilarity(KEYS[:3], NORM)
