@@ -337,7 +337,7 @@ class StudyTrial(Base):
         ForeignKey("configurations.id", ondelete="CASCADE"), doc="Never twice in one study."
     )
     family: Mapped[str] = mapped_column(String(64))
-    source: Mapped[str] = mapped_column(String(16), doc="zero_shot, surrogate or random.")
+    source: Mapped[str] = mapped_column(String(16), doc="zero_shot, transfer, surrogate or random.")
     model_version: Mapped[str | None] = mapped_column(
         String(96), doc="The recommender or surrogate version that proposed it."
     )

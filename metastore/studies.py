@@ -47,7 +47,7 @@ Direction = Literal["maximize", "minimize"]
 TrialState = Literal["pending", "ok", "failed", "expired"]
 #: The states of a trial that holds a result (a late result turns an expired trial into one).
 OBSERVED = ("ok", "failed")
-TRIAL_SOURCES = ("zero_shot", "surrogate", "random")
+TRIAL_SOURCES = ("zero_shot", "transfer", "surrogate", "random")
 
 
 class StudyNotFound(NotFound):

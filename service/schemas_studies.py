@@ -84,8 +84,10 @@ class TrialOut(BaseModel):
     configuration_id: int
     family: str
     hyperparameters: dict[str, Any]
-    source: str = Field(description="zero_shot, surrogate or random.")
-    model_version: str | None = Field(description="The recommender or surrogate that proposed it.")
+    source: str = Field(description="zero_shot, transfer, surrogate or random.")
+    model_version: str | None = Field(
+        description="The recommender, knowledge base (transfer) or surrogate that proposed it."
+    )
     acquisition: float | None
     predicted_mean: float | None
     predicted_std: float | None

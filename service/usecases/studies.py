@@ -1,5 +1,6 @@
-"""Studies: create one, hand out the next configurations (zero-shot, then the meta-learned
-surrogate, random where neither applies), and record results, also as knowledge-base evaluations."""
+"""Studies: create one, hand out the next configurations (zero-shot, then the knowledge base as a
+mixture, then the meta-learned surrogate, random where none applies), and record results, also as
+knowledge-base evaluations."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import numpy as np
 
 from learners.recommenders.base import LOWER_IS_BETTER, default_metric
 from learners.spaces import FAMILIES, InvalidConfigurationError, UnknownFamilyError, get_space
@@ -39,6 +42,13 @@ log = logging.getLogger("warmstart.studies")
 #: regret@5 0.037 against 0.058, study regret@10 0.026 against 0.036.
 ZERO_SHOT_METHOD = "portfolio"
 SURROGATE_METHOD = "surrogate/{family}"  # learner_models.method, per family
+#: Trials after the zero-shot ones (numbers n_initial .. n_initial + TRANSFER_TRIALS - 1, every
+#: trial of the study counted, pending and expired included) proposed from the knowledge base as
+#: a mixture (`learners.surrogate.transfer.ObservedSimilarity.improvement`: the stored datasets
+#: weighted by agreement with the study's results, expected improvement over each one's best
+#: seen, the stored pool only), source "transfer"; the meta-learned surrogates take over after
+#: them, or earlier when the pool of the study's families is used up. 0 switches the phase off.
+TRANSFER_TRIALS = 20
 
 
 # -- creating ---------------------------------------------------------------------------------
@@ -129,6 +139,8 @@ class SurrogateRegistry:
         self._cache: dict[tuple[str, str, str], tuple[Any, str]] = {}
         self._missing: dict[tuple[str, str, str], str] = {}  # key -> knowledge fingerprint
         self._lock = threading.Lock()
+        self._transfer: dict[tuple[str, str], tuple[str, Transfer | None]] = {}  # fingerprint, model
+        self._transfer_lock = threading.Lock()  # apart: building it never waits for meta-training
 
     def get(self, families: Sequence[str], task_type: TaskType, metric: str) -> dict[str, tuple[Any, str]]:
         """family -> (surrogate, stored version) for each family that can have one."""
@@ -171,6 +183,8 @@ class SurrogateRegistry:
 
         def run() -> None:
             try:
+                if TRANSFER_TRIALS > 0:
+                    self.transfer(task_type, metric)
                 self.get(families, task_type, metric)
             except Exception:  # a later suggest retries and reports the error itself
                 log.exception("warming the surrogates of %s failed", list(families))
@@ -178,6 +192,26 @@ class SurrogateRegistry:
         thread = threading.Thread(target=run, name="warm-surrogates", daemon=True)
         thread.start()
         return thread
+
+    def transfer(self, task_type: TaskType, metric: str) -> Transfer | None:
+        """The knowledge base of `task_type` and `metric` as a mixture, for the transfer phase;
+        built again only when the knowledge changes. None where there is nothing to transfer
+        (no results of this task type, or the optional surrogate package is missing)."""
+        fingerprint = self.store.knowledge_fingerprint(PROTOCOL)
+        cached = self._transfer.get((task_type, metric))
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        with self._transfer_lock:
+            cached = self._transfer.get((task_type, metric))
+            if cached is None or cached[0] != fingerprint:
+                cached = (fingerprint, _build_transfer(self.store, task_type, metric, fingerprint))
+                self._transfer[(task_type, metric)] = cached
+            return cached[1]
+
+    def cached_transfer(self, task_type: TaskType, metric: str) -> Transfer | None:
+        """The last `transfer` built, whatever the knowledge now; never builds."""
+        cached = self._transfer.get((task_type, metric))
+        return None if cached is None else cached[1]
 
     def _meta_train(self, families: list[str], task_type: TaskType, metric: str, fingerprint: str) -> None:
         from learners.surrogate import meta_train_many
@@ -216,6 +250,57 @@ class SurrogateRegistry:
         log.info("meta-trained surrogates of %s in %.1f s", known, seconds)
 
 
+# -- the knowledge base as a mixture ---------------------------------------------------------------
+@dataclass
+class Transfer:
+    """`ObservedSimilarity` of a knowledge base, with what its columns are (family, values)."""
+
+    similarity: Any  # learners.surrogate.transfer.ObservedSimilarity
+    families: list[str]  # of each column
+    values: list[dict[str, Any]]  # of each column
+    task_type: str
+    version: str  # of the knowledge it was built from
+    _encoders: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def allowed(self, families: Sequence[str]) -> np.ndarray:
+        """A mask of the columns of `families`."""
+        return np.isin(np.asarray(self.families, dtype=object), list(families))
+
+    def key(self, family: str, values: dict[str, Any]) -> str | None:
+        """The `config_key` of a configuration as the columns are keyed; None if it cannot be one."""
+        from learners.surrogate import config_key
+        from learners.surrogate.encoding import SpaceEncoder
+
+        try:
+            if family not in self._encoders:
+                self._encoders[family] = SpaceEncoder(family, self.task_type)  # type: ignore[arg-type]
+            return config_key(family, self._encoders[family].canonical(values))
+        except (InvalidConfigurationError, UnknownFamilyError):
+            return None
+
+
+def _build_transfer(store: MetaStore, task_type: TaskType, metric: str, fingerprint: str) -> Transfer | None:
+    try:
+        from learners.surrogate.transfer import ObservedSimilarity
+    except ImportError:  # the surrogate package is optional for the rest of the service
+        return None
+    try:
+        kb, _, _ = knowledge_base(store, task_type, metric)
+    except InvalidRequest:  # no results of this task type yet
+        return None
+    if kb.n_datasets == 0 or not kb.families:
+        return None
+    started = time.perf_counter()
+    similarity = ObservedSimilarity.of(kb)
+    log.info(
+        "built the transfer model of %s/%s (%d datasets, %d configurations) in %.2f s",
+        task_type, metric, kb.n_datasets, len(kb.families), time.perf_counter() - started,
+    )  # fmt: skip
+    return Transfer(
+        similarity, list(kb.families), list(kb.config_values), task_type, f"kb-{fingerprint[:12]}"
+    )
+
+
 # -- suggesting ---------------------------------------------------------------------------------
 @dataclass
 class _Plan:
@@ -225,6 +310,7 @@ class _Plan:
     spaces: dict[str, int]
     zero_shot: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     zero_shot_version: str | None = None
+    transfer: Transfer | None = None  # None: no transfer phase in this call
     surrogates: dict[str, tuple[Any, str]] = field(default_factory=dict)
     consulted: bool = False  # whether a proposal asked the surrogates (named in the answer then)
 
@@ -278,7 +364,20 @@ def _plan(
     if study.n_trials < study.n_initial:
         # Enough picks to skip the ones pending or observed already, whatever other workers took.
         plan.zero_shot, plan.zero_shot_version = _zero_shot(recommenders, dataset, study, study.n_initial + n)
-    if study.n_trials + n > study.n_initial:
+    # The surrogates are needed from this trial on, unless they are needed sooner (below).
+    surrogates_from = study.n_initial
+    if TRANSFER_TRIALS > 0 and study.n_trials < study.n_initial + TRANSFER_TRIALS:
+        if study.n_trials + n > study.n_initial:
+            transfer = surrogates.transfer(study.task_type, study.metric)  # type: ignore[arg-type]
+        else:  # other workers may end the zero-shot trials first: use it if it is ready
+            transfer = surrogates.cached_transfer(study.task_type, study.metric)  # type: ignore[arg-type]
+        columns = 0 if transfer is None else int(transfer.allowed(study.families).sum())
+        if columns:
+            plan.transfer = transfer
+            surrogates_from = study.n_initial + TRANSFER_TRIALS
+            if columns < study.n_trials + n:  # the study's pool may run out in this call
+                surrogates_from = study.n_trials
+    if study.n_trials + n > surrogates_from:
         plan.surrogates = surrogates.get(study.families, study.task_type, study.metric)  # type: ignore[arg-type]
     else:  # other workers may end the zero-shot trials first: use the surrogates if they are ready
         plan.surrogates = surrogates.cached(study.families, study.task_type, study.metric)  # type: ignore[arg-type]
@@ -331,6 +430,8 @@ def _propose(plan: _Plan, study: StudyRecord, trials: list[TrialRecord], n: int)
         if len(out.items) >= n or len(trials) + len(out.items) >= study.n_initial:
             break
         out.add(family, values, "zero_shot", plan.zero_shot_version)
+    if plan.transfer is not None:
+        _add_transfer(out, plan.transfer, study, trials, n)
     if len(out.items) < n and plan.surrogates:
         for s in _surrogate_suggestions(plan, study, trials, out.items, n - len(out.items)):
             if len(out.items) >= n:
@@ -346,6 +447,54 @@ def _propose(plan: _Plan, study: StudyRecord, trials: list[TrialRecord], n: int)
             )
     _fill_at_random(out, study, len(trials), n)
     return out.items
+
+
+def _add_transfer(
+    out: _Proposals, transfer: Transfer, study: StudyRecord, trials: list[TrialRecord], n: int
+) -> None:
+    """The transfer phase's picks, one at a time by expected improvement under the knowledge base
+    as a mixture, each pick pending for the next; stops at the phase's end, at `n`, or when no
+    column of the study's families is left."""
+    end = study.n_initial + TRANSFER_TRIALS
+    if len(out.items) >= n or len(trials) + len(out.items) >= end:
+        return
+    similarity = transfer.similarity
+    allowed = transfer.allowed(study.families)
+    observations, pending = surrogate_evidence(study, trials, set(study.families))
+    observed = _scaled_observations(transfer, observations)
+    pending_keys = [k for f, v in pending if (k := transfer.key(f, v)) is not None]
+    pending_keys += [k for p in out.items if (k := transfer.key(p.family, p.values)) is not None]
+    # Everything the study holds is out, expired trials included (neither observed nor pending).
+    for t in trials:
+        if (j := similarity.column.get(transfer.key(t.family, t.hyperparameters))) is not None:
+            allowed[j] = False
+    while len(out.items) < n and len(trials) + len(out.items) < end:
+        gain = np.where(allowed, similarity.improvement(observed, pending_keys), -np.inf)
+        j = int(np.argmax(gain))
+        if not np.isfinite(gain[j]):
+            return  # the pool of the study's families is used up
+        allowed[j] = False
+        if out.add(transfer.families[j], transfer.values[j], "transfer", transfer.version,
+                   acquisition=float(gain[j])):  # fmt: skip
+            pending_keys.append(similarity.keys[j])
+
+
+def _scaled_observations(
+    transfer: Transfer, observations: list[tuple[str, dict[str, Any], float | None]]
+) -> dict[str, float]:
+    """{config_key: score} of the observations in the pool, min-max scaled over them to [0, 1]
+    (as the stored scores are scaled over the same columns); a failure is the worst seen."""
+    keyed = [
+        (k, score) for f, v, score in observations if (k := transfer.key(f, v)) in transfer.similarity.column
+    ]
+    if not keyed:
+        return {}
+    y = np.array([np.nan if score is None else score for _, score in keyed], dtype=float)
+    finite = np.isfinite(y)
+    y = np.where(finite, y, y[finite].min() if finite.any() else 0.0)
+    span = float(y.max() - y.min())
+    scaled = (y - y.min()) / span if span > 1e-12 else np.ones_like(y)
+    return {k: float(v) for (k, _), v in zip(keyed, scaled, strict=True)}
 
 
 def _surrogate_suggestions(

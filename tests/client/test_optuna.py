@@ -57,7 +57,7 @@ def test_sampler_trials_are_the_service_suggestions(kb_server) -> None:  # type:
     trials = study.trials
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 8
     assert len(served["trials"]) == 8
-    assert [s["source"] for s in served["trials"]] == ["zero_shot"] * 3 + ["surrogate"] * 5
+    assert [s["source"] for s in served["trials"]] == ["zero_shot"] * 3 + ["transfer"] * 5
     for t, s in zip(trials, served["trials"], strict=True):
         assert t.system_attrs[TRIAL_ID_ATTR] == s["trial_id"]
         assert {k: v for k, v in t.params.items() if k != "noise"} == s["hyperparameters"]

@@ -9,9 +9,17 @@ from metastore import schema
 from metastore.session import make_engine
 from metastore.sql import SqlMetaStore
 from service.app import create_app
+from service.usecases import studies as studies_usecases
 from service.usecases.studies import ZERO_SHOT_METHOD, SurrogateRegistry
 from tests.service.conftest import make_settings
 from tests.service.studies_support import FAMILIES, build_regression_kb, fast_surrogates
+
+
+@pytest.fixture(autouse=True)
+def _no_transfer_phase(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests check the surrogate right after the cold start; test_studies_transfer.py
+    covers the transfer phase between them."""
+    monkeypatch.setattr(studies_usecases, "TRANSFER_TRIALS", 0)
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,7 @@ def test_tune_against_a_service(tmp_path: Path, sqlite_store: SqlMetaStore, caps
     with LiveServer(app) as server:
         out = _tune(capsys, data, trials=4, url=server.url, n_initial=2)
     steps = _check_run(out, 4)
-    assert [t["source"] for t in steps] == ["zero_shot", "zero_shot", "surrogate", "surrogate"]
+    assert [t["source"] for t in steps] == ["zero_shot", "zero_shot", "transfer", "transfer"]
     assert out["dataset"]["name"] == "train"
     stored = sqlite_store.list_evaluations(dataset_id=out["dataset"]["id"], protocol=SWEEP_PROTOCOL.id)
     assert sorted((e.configuration_id, e.metrics["r2"]) for e in stored) == sorted(
