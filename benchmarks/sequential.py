@@ -17,12 +17,16 @@ pool (as in benchmarks/zero_shot.py). Methods:
   ``--gp-seeds`` seeds only: its cost per trial is seconds in 40 dimensions.
 * ``zero_shot``: the studies' cold-start recommender's ranking alone (``--zero-shot-method``,
   default ``service.usecases.studies.ZERO_SHOT_METHOD``; fitted on the training groups).
-* ``warmstart``: ours. The zero-shot top 5 as cold start, then ``learners.surrogate.suggest``
-  with the surrogates meta-trained on the training groups, candidates restricted to the pool.
-
-* ``warmstart_transfer``: a candidate not yet in the service: ``warmstart`` with the knowledge
-  base as a second, transfer surrogate (``learners.surrogate.transfer``: stored datasets weighted
-  by agreement with the observations), combined with the networks on the stored pool.
+* ``warmstart``: ours, what a study does (``service.usecases.studies``): the zero-shot top 5 as
+  cold start, then ``--transfer-trials`` (default the studies' ``TRANSFER_TRIALS``) trials of
+  expected improvement under the knowledge base as a mixture
+  (``ObservedSimilarity.improvement``), then ``learners.surrogate.suggest`` with the surrogates
+  meta-trained on the training groups, candidates restricted to the pool.
+* ``warmstart_networks``: the networks right after the cold start (no transfer phase).
+* ``kb_ei``: the transfer phase alone, to the last trial.
+* ``warmstart_transfer``: a candidate not in the service: ``warmstart_networks`` with the
+  knowledge base as a second, transfer surrogate (mean and spread of the same mixture),
+  combined with the networks' Gaussian on the stored pool.
 
 ``zero_shot`` and ``warmstart`` replace the random initial design by the zero-shot picks (that
 is what a warm start is); the others use the seed's random 5, as in HPO-B.
@@ -67,12 +71,12 @@ from learners.surrogate.transfer import ObservedSimilarity  # noqa: E402
 from learners.sweep import pools_for  # noqa: E402
 from metastore.kb.bundle import BUNDLED_KB  # noqa: E402
 from service.usecases.recommend import knowledge_base_from_file  # noqa: E402
-from service.usecases.studies import ZERO_SHOT_METHOD  # noqa: E402
+from service.usecases.studies import TRANSFER_TRIALS, ZERO_SHOT_METHOD  # noqa: E402
 
-METHODS = ("random", "tpe", "gp", "zero_shot", "warmstart", "warmstart_transfer", "kb_ei",
-           "kb_ei_warmstart")
+METHODS = ("random", "tpe", "gp", "zero_shot", "warmstart", "warmstart_networks", "kb_ei",
+           "warmstart_transfer")
 #: Methods that ignore the seed's random initial design (and, restricted to the pool, any seed).
-DETERMINISTIC = ("zero_shot", "warmstart", "warmstart_transfer", "kb_ei", "kb_ei_warmstart")
+DETERMINISTIC = ("zero_shot", "warmstart", "warmstart_networks", "warmstart_transfer", "kb_ei")
 KS = (5, 10, 25, 50)
 RANK_AT = 25
 N_INITIAL = 5
@@ -293,11 +297,11 @@ def run_kb_ei(pool: Pool, i: int, seed: int, trials: int, *, ranking: list[int],
     return picks[:trials]
 
 
-def run_kb_ei_warmstart(pool: Pool, i: int, seed: int, trials: int, *, kb_ei_until: int = 25,
-                        **context: Any) -> list[int]:
-    """Candidate: ``kb_ei`` for the first ``kb_ei_until`` trials, then ours (the networks
-    adapted to every observation so far)."""
-    first = run_kb_ei(pool, i, seed, min(kb_ei_until, trials), **context)
+def run_ours(pool: Pool, i: int, seed: int, trials: int, *, n_cold: int = N_INITIAL,
+             transfer_trials: int = TRANSFER_TRIALS, **context: Any) -> list[int]:
+    """What a study does: the zero-shot top ``n_cold``, ``transfer_trials`` trials of ``kb_ei``,
+    then the networks adapted to every observation so far."""
+    first = run_kb_ei(pool, i, seed, min(n_cold + transfer_trials, trials), n_cold=n_cold, **context)
     context = {**context, "ranking": first, "n_cold": len(first)}
     return run_warmstart(pool, i, seed, trials, **context)
 
@@ -307,10 +311,10 @@ RUNNERS: dict[str, Callable[..., list[int]]] = {
     "tpe": partial(run_optuna, sampler="tpe"),
     "gp": partial(run_optuna, sampler="gp"),
     "zero_shot": run_zero_shot,
-    "warmstart": run_warmstart,
+    "warmstart": run_ours,
+    "warmstart_networks": run_warmstart,
     "warmstart_transfer": run_warmstart_transfer,
     "kb_ei": run_kb_ei,
-    "kb_ei_warmstart": run_kb_ei_warmstart,
 }
 
 
@@ -334,7 +338,7 @@ def logo(kb: KnowledgeBase, methods: Sequence[str], args: argparse.Namespace,
         params = args.learned_params if args.zero_shot_method == "learned" else {}
         rec = make(args.zero_shot_method, **params).fit(train)
         surrogates = (meta_train_many(train, seed=args.seed, **args.surrogate_params)
-                      if {"warmstart", "warmstart_transfer", "kb_ei_warmstart"} & set(methods) else {})
+                      if {"warmstart", "warmstart_networks", "warmstart_transfer"} & set(methods) else {})
         similarity = ObservedSimilarity.of(train, **args.transfer_params)
         fit_s = time.time() - started
         for i in test:
@@ -343,7 +347,7 @@ def logo(kb: KnowledgeBase, methods: Sequence[str], args: argparse.Namespace,
                 mf, k=args.trials, n_rows=int(kb.n_rows[i]), n_features=int(kb.n_features[i]))]
             context = {"ranking": ranking, "surrogates": surrogates, "similarity": similarity,
                        "gp_effort": args.gp_effort, "n_cold": args.n_cold,
-                       "kb_ei_until": args.kb_ei_until}
+                       "transfer_trials": args.transfer_trials}
             for m in methods:
                 seeds = range(args.gp_seeds if m == "gp" else args.seeds)
                 for seed in seeds:
@@ -525,8 +529,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--surrogate-params", type=json.loads, default={})
     p.add_argument("--transfer-params", type=json.loads, default={},
                    help="ObservedSimilarity's parameters (warmstart_transfer, kb_ei)")
-    p.add_argument("--kb-ei-until", type=int, default=25,
-                   help="kb_ei_warmstart: trials from kb_ei before the networks take over")
+    p.add_argument("--transfer-trials", type=int, default=TRANSFER_TRIALS,
+                   help="warmstart: kb_ei trials after the cold start, then the networks "
+                        "(default: the studies')")
     p.add_argument("--n-cold", type=int, default=N_INITIAL,
                    help="zero-shot picks before warmstart/kb_ei take over")
     p.add_argument("--seed", type=int, default=0, help="chooses the held-out groups")
