@@ -66,7 +66,7 @@ from zero_shot import complete_part  # noqa: E402
 from learners.recommenders import KnowledgeBase, make  # noqa: E402
 from learners.recommenders.synthetic import synthetic_kb  # noqa: E402
 from learners.spaces import get_space  # noqa: E402
-from learners.surrogate import SpaceEncoder, config_key, meta_train_many, suggest  # noqa: E402
+from learners.surrogate import SpaceEncoder, config_key, meta_train_many, scale_scores, suggest  # noqa: E402
 from learners.surrogate.transfer import ObservedSimilarity  # noqa: E402
 from learners.sweep import pools_for  # noqa: E402
 from metastore.kb.bundle import BUNDLED_KB  # noqa: E402
@@ -288,11 +288,8 @@ def run_kb_ei(pool: Pool, i: int, seed: int, trials: int, *, ranking: list[int],
     scores = raw_scores(pool.kb, i)
     picks = list(ranking[:n_cold])
     while len(picks) < trials:
-        y = scores[picks]
-        y = np.where(np.isfinite(y), y, np.nanmin(y) if np.isfinite(y).any() else 0.0)
-        span = float(y.max() - y.min())
-        scaled = (y - y.min()) / span if span > 1e-12 else np.ones_like(y)
-        observed = {similarity.keys[j]: float(v) for j, v in zip(picks, scaled, strict=True)}
+        scaled = scale_scores([float(scores[j]) for j in picks])  # NaN: failed, the worst
+        observed = {similarity.keys[j]: y for j, y in zip(picks, scaled, strict=True)}
         picks.append(int(np.argmax(similarity.improvement(observed))))
     return picks[:trials]
 

@@ -7,7 +7,7 @@
 See docs/surrogate.md for the design and why.
 """
 
-from learners.surrogate.acquisition import Suggestion, expected_improvement, suggest
+from learners.surrogate.acquisition import Suggestion, expected_improvement, scale_scores, suggest
 from learners.surrogate.encoding import SpaceEncoder, config_key
 from learners.surrogate.model import (
     AdaptedSurrogate,
@@ -27,5 +27,6 @@ __all__ = [
     "expected_improvement",
     "meta_train",
     "meta_train_many",
+    "scale_scores",
     "suggest",
 ]

@@ -120,21 +120,26 @@ def suggest(
 
 
 def _normalise(observations: Sequence[Observation]) -> list[tuple[str, Mapping[str, Any], float]]:
-    """Scores min-max scaled over the observed finite ones; failures and NaN become 0 (worst).
+    """The observations with their scores scaled by ``scale_scores``."""
+    scaled = scale_scores([score for _, _, score in observations])
+    return [(family, config, y) for (family, config, _), y in zip(observations, scaled, strict=True)]
+
+
+def scale_scores(scores: Sequence[float | None]) -> list[float]:
+    """Scores min-max scaled over the finite ones; failures (None) and NaN become 0 (worst).
 
     With fewer than two distinct finite scores there is no scale yet: they all become 1 and
     failures 0.
     """
-    values = [s for _, _, s in observations if s is not None and math.isfinite(float(s))]
+    values = [s for s in scores if s is not None and math.isfinite(float(s))]
     lo, hi = (min(values), max(values)) if values else (0.0, 0.0)
     span = hi - lo
     out = []
-    for family, config, score in observations:
+    for score in scores:
         if score is None or not math.isfinite(float(score)):
-            y = 0.0
+            out.append(0.0)
         else:
-            y = (float(score) - lo) / span if span > 0 else 1.0
-        out.append((family, config, y))
+            out.append((float(score) - lo) / span if span > 0 else 1.0)
     return out
 
 

@@ -486,19 +486,16 @@ def _add_transfer(
 def _scaled_observations(
     transfer: Transfer, observations: list[tuple[str, dict[str, Any], float | None]]
 ) -> dict[str, float]:
-    """{config_key: score} of the observations in the pool, min-max scaled over them to [0, 1]
-    (as the stored scores are scaled over the same columns); a failure is the worst seen."""
+    """{config_key: score} of the observations in the pool, scaled as the surrogates scale them
+    (`learners.surrogate.scale_scores`: min-max over them, a failure the worst), as the stored
+    scores are scaled over the same columns."""
+    from learners.surrogate import scale_scores
+
     keyed = [
         (k, score) for f, v, score in observations if (k := transfer.key(f, v)) in transfer.similarity.column
     ]
-    if not keyed:
-        return {}
-    y = np.array([np.nan if score is None else score for _, score in keyed], dtype=float)
-    finite = np.isfinite(y)
-    y = np.where(finite, y, y[finite].min() if finite.any() else 0.0)
-    span = float(y.max() - y.min())
-    scaled = (y - y.min()) / span if span > 1e-12 else np.ones_like(y)
-    return {k: float(v) for (k, _), v in zip(keyed, scaled, strict=True)}
+    scaled = scale_scores([score for _, score in keyed])
+    return {k: y for (k, _), y in zip(keyed, scaled, strict=True)}
 
 
 def _surrogate_suggestions(

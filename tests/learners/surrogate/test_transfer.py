@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from learners.recommenders.synthetic import synthetic_kb
-from learners.surrogate import config_key, meta_train_many, suggest
+from learners.surrogate import config_key, meta_train_many, scale_scores, suggest
 from learners.surrogate.transfer import ObservedSimilarity
 
 KEYS = [f"c{j}" for j in range(6)]
@@ -90,3 +90,11 @@ def test_suggest_follows_the_stored_dataset_that_agrees() -> None:
     by_key = {k: j for j, k in enumerate(sim.keys)}
     picked = by_key[config_key(pick.family, pick.config)]
     assert norm[twin, picked] >= np.sort(norm[twin])[-2]  # its best or second best
+
+
+def test_scores_scale_min_max_with_failures_as_the_worst() -> None:
+    """The one scaling the surrogates, the transfer phase and the benchmark share."""
+    assert scale_scores([0.5, None, 0.9, 0.7, float("nan")]) == pytest.approx([0.0, 0.0, 1.0, 0.5, 0.0])
+    # no scale yet: a lone result is the top, a failure beside it still the worst
+    assert scale_scores([0.8, None]) == [1.0, 0.0]
+    assert scale_scores([]) == []
