@@ -31,6 +31,12 @@ pool (as in benchmarks/zero_shot.py). Methods:
 ``zero_shot`` and ``warmstart`` replace the random initial design by the zero-shot picks (that
 is what a warm start is); the others use the seed's random 5, as in HPO-B.
 
+Every finished trajectory is appended to ``--cache`` (default ``var/sequential/``), keyed by the
+knowledge base's fingerprint, the space, the method, the settings it depends on, the dataset and
+the seed: an interrupted run resumes when the same command is run again, and a GP run can be
+spread over several sittings. After changing a method's code, pass ``--no-cache`` (or delete the
+folder): the key does not see code.
+
 Reproduce (the CPU is shared):
 
     nice -n 5 .venv/bin/python benchmarks/sequential.py
@@ -64,6 +70,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from zero_shot import complete_part  # noqa: E402
 
 from learners.recommenders import KnowledgeBase, make  # noqa: E402
+from learners.recommenders.base import fingerprint  # noqa: E402
 from learners.recommenders.synthetic import synthetic_kb  # noqa: E402
 from learners.spaces import get_space  # noqa: E402
 from learners.surrogate import SpaceEncoder, config_key, meta_train_many, scale_scores, suggest  # noqa: E402
@@ -318,6 +325,52 @@ RUNNERS: dict[str, Callable[..., list[int]]] = {
 # --- leave-one-group-out --------------------------------------------------------------------------
 
 
+#: Settings each method's trajectory depends on (beyond the KB, the dataset, the seed, the
+#: trials and the space): the key of its cached runs.
+SETTINGS = {
+    "gp": ("gp_effort",),
+    "zero_shot": ("zero_shot_method", "learned_params"),
+    "kb_ei": ("zero_shot_method", "learned_params", "transfer_params", "n_cold"),
+    "warmstart": ("zero_shot_method", "learned_params", "transfer_params", "surrogate_params",
+                  "n_cold", "transfer_trials", "seed"),
+    "warmstart_networks": ("zero_shot_method", "learned_params", "surrogate_params", "n_cold",
+                           "seed"),
+    "warmstart_transfer": ("zero_shot_method", "learned_params", "transfer_params",
+                           "surrogate_params", "n_cold", "seed"),
+}
+
+
+class RunCache:
+    """Finished trajectories on disk, one JSON line each, so a long run (GP costs minutes per
+    dataset) resumes where it stopped: rerun the same command. Keyed by the knowledge base's
+    fingerprint, the space, the method, the settings it depends on (``SETTINGS``), the dataset
+    and the seed; ``--no-cache`` ignores it."""
+
+    def __init__(self, path: Path | None, kb: KnowledgeBase, args: argparse.Namespace) -> None:
+        self.path, self.args = path, args
+        self.prefix = f"{fingerprint(kb, {'space': args.space, 'trials': args.trials})}"
+        self.done: dict[str, list[int]] = {}
+        if path is not None and path.exists():
+            for line in path.read_text().splitlines():
+                row = json.loads(line)
+                self.done[row["key"]] = row["picks"]
+
+    def key(self, method: str, dataset: str, seed: int) -> str:
+        settings = {k: getattr(self.args, k) for k in SETTINGS.get(method, ())}
+        return json.dumps([self.prefix, method, settings, dataset, seed], sort_keys=True)
+
+    def get(self, method: str, dataset: str, seed: int) -> list[int] | None:
+        return self.done.get(self.key(method, dataset, seed))
+
+    def put(self, method: str, dataset: str, seed: int, picks: list[int]) -> None:
+        key = self.key(method, dataset, seed)
+        self.done[key] = picks
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as f:
+                f.write(json.dumps({"key": key, "picks": picks}) + "\n")
+
+
 def logo(kb: KnowledgeBase, methods: Sequence[str], args: argparse.Namespace,
          log: Callable[[str], None]) -> list[Run]:
     groups = sorted(set(kb.groups))
@@ -325,37 +378,48 @@ def logo(kb: KnowledgeBase, methods: Sequence[str], args: argparse.Namespace,
     if args.max_groups is not None and args.max_groups < len(groups):
         groups = sorted(rng.choice(groups, args.max_groups, replace=False).tolist())
     pool = Pool.of(kb)
+    cache = RunCache(None if args.no_cache else args.cache / f"{kb.task_type}.jsonl", kb, args)
     runs: list[Run] = []
     for g, group in enumerate(groups):
         test = [i for i, x in enumerate(kb.groups) if x == group]
         train = kb.subset([i for i, x in enumerate(kb.groups) if x != group])
         if train.n_datasets == 0:
             continue
+        jobs = [(m, i, seed) for i in test for m in methods
+                for seed in range(args.gp_seeds if m == "gp" else args.seeds)]
+        # a deterministic method's run is the same for every seed: computed once, as seed 0
+        todo = {(m, i, 0 if m in DETERMINISTIC else s) for m, i, s in jobs
+                if cache.get(m, kb.dataset_keys[i], 0 if m in DETERMINISTIC else s) is None}
         started = time.time()
+        needs = {m for m, *_ in todo}
         params = args.learned_params if args.zero_shot_method == "learned" else {}
-        rec = make(args.zero_shot_method, **params).fit(train)
+        rec = make(args.zero_shot_method, **params).fit(train) if needs - {"random", "tpe", "gp"} \
+            else None
         surrogates = (meta_train_many(train, seed=args.seed, **args.surrogate_params)
-                      if {"warmstart", "warmstart_networks", "warmstart_transfer"} & set(methods) else {})
-        similarity = ObservedSimilarity.of(train, **args.transfer_params)
+                      if {"warmstart", "warmstart_networks", "warmstart_transfer"} & needs else {})
+        similarity = (ObservedSimilarity.of(train, **args.transfer_params)
+                      if {"warmstart", "kb_ei", "warmstart_transfer"} & needs else None)
         fit_s = time.time() - started
         for i in test:
-            mf = dict(zip(kb.metafeature_names, kb.metafeatures[i], strict=True))
-            ranking = [r.config_index for r in rec.recommend(
-                mf, k=args.trials, n_rows=int(kb.n_rows[i]), n_features=int(kb.n_features[i]))]
+            ranking = [] if rec is None else [r.config_index for r in rec.recommend(
+                dict(zip(kb.metafeature_names, kb.metafeatures[i], strict=True)), k=args.trials,
+                n_rows=int(kb.n_rows[i]), n_features=int(kb.n_features[i]))]
             context = {"ranking": ranking, "surrogates": surrogates, "similarity": similarity,
                        "gp_effort": args.gp_effort, "n_cold": args.n_cold,
                        "transfer_trials": args.transfer_trials}
-            for m in methods:
-                seeds = range(args.gp_seeds if m == "gp" else args.seeds)
-                for seed in seeds:
-                    if m in DETERMINISTIC and seed > 0:  # the same run for every seed
-                        runs.append(Run(m, kb.dataset_keys[i], seed, runs[-1].picks))
-                        continue
+            for m, j, seed in jobs:
+                if j != i:
+                    continue
+                key, first = kb.dataset_keys[i], 0 if m in DETERMINISTIC else seed
+                picks = cache.get(m, key, first)
+                if picks is None:
                     t = time.time()
-                    picks = RUNNERS[m](pool, i, seed, args.trials, **context)
-                    runs.append(Run(m, kb.dataset_keys[i], seed, picks))
+                    picks = RUNNERS[m](pool, i, first, args.trials, **context)
                     args.timings.setdefault(m, []).append(time.time() - t)
-        log(f"  group {g + 1}/{len(groups)} {group}: {len(test)} dataset(s), fit {fit_s:.1f} s")
+                    cache.put(m, key, first, picks)
+                runs.append(Run(m, key, seed, picks))
+        log(f"  group {g + 1}/{len(groups)} {group}: {len(test)} dataset(s), "
+            f"{len(todo)} run(s) computed, the rest cached, fit {fit_s:.1f} s")
     return runs
 
 
@@ -536,6 +600,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--timing", action="store_true",
                    help="only time meta-training and suggest on the whole knowledge base")
     p.add_argument("--out", type=Path, default=DOC)
+    p.add_argument("--cache", type=Path, default=ROOT / "var" / "sequential",
+                   help="finished runs, so that rerunning the command resumes (var/ is not committed)")
+    p.add_argument("--no-cache", action="store_true", help="compute every run again")
     return p.parse_args(argv)
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_json_prints_every_method_and_metric() -> None:
+def test_json_prints_every_method_and_metric(tmp_path: Path) -> None:
     cmd = [sys.executable, str(ROOT / "benchmarks" / "sequential.py"), "--json", "--synthetic", "4",
            "--max-groups", "2", "--seeds", "1", "--trials", "8", "--gp-effort", "32",
            "--surrogate-params", '{"iterations": 5, "n_members": 2}',
-           "--learned-params", '{"epochs": 10, "n_members": 1}']
+           "--learned-params", '{"epochs": 10, "n_members": 1}', "--cache", str(tmp_path)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
     result = json.loads(done.stdout)
     assert set(result) == {"methods"}
@@ -26,3 +26,23 @@ def test_json_prints_every_method_and_metric() -> None:
         assert 1.0 <= row["rank@25"] <= 8.0
     # the same initial design: every baseline has the same regret after its 5 random picks
     assert len({result["methods"][m]["regret@5"] for m in ("random", "tpe", "gp")}) == 1
+
+
+def test_a_rerun_resumes_from_the_cache_and_gives_the_same_table(tmp_path: Path) -> None:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "sequential.py"), "--json", "--synthetic", "4",
+           "--max-groups", "2", "--seeds", "2", "--trials", "8", "--methods", "random", "tpe",
+           "zero_shot", "--learned-params", '{"epochs": 10, "n_members": 1}',
+           "--cache", str(tmp_path)]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
+    lines = (tmp_path / "classification.jsonl").read_text().splitlines()
+    # 2 held-out groups' datasets x (random and tpe on 2 seeds, zero_shot once: deterministic)
+    assert len(lines) % 5 == 0 and lines
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
+    assert json.loads(second.stdout) == json.loads(first.stdout)
+    assert "0 run(s) computed" in second.stderr
+    assert (tmp_path / "classification.jsonl").read_text().splitlines() == lines
+    # a third seed: only its random and TPE runs are computed, the rest come from the cache
+    more = subprocess.run([*cmd, "--seeds", "3"], capture_output=True, text=True, timeout=600,
+                          check=True)
+    assert len((tmp_path / "classification.jsonl").read_text().splitlines()) > len(lines)
+    assert set(json.loads(more.stdout)["methods"]) == {"random", "tpe", "zero_shot"}
