@@ -75,7 +75,9 @@ def run_name(args: argparse.Namespace) -> str:
     query = "" if args.train_query is None else f"_q{args.train_query}"
     sched = "" if args.lr_schedule == "constant" else f"_{args.lr_schedule}"
     init = "" if args.init == "torch" else f"_init{args.init}"
-    return f"{args.algorithm}_k{args.shots}{query}{sched}{init}_steps{args.inner_steps}_seed{args.seed}"
+    val = "" if not args.validation_steps else "_val" + "-".join(map(str, args.validation_steps))
+    return (f"{args.algorithm}_k{args.shots}{query}{sched}{init}{val}"
+            f"_steps{args.inner_steps}_seed{args.seed}")
 
 
 def mean_ci95(values: np.ndarray) -> tuple[float | None, float | None]:
@@ -106,6 +108,7 @@ def train_and_evaluate(args: argparse.Namespace) -> dict:
         checkpoint=ckpt,
         checkpoint_every=1000,
         lr_schedule=args.lr_schedule,
+        validation_steps=tuple(args.validation_steps) if args.validation_steps else None,
     )
     seconds = time.perf_counter() - start
     ran = learner.iteration_ - done_before
@@ -130,6 +133,7 @@ def summarise(
         "train_query_points": args.train_query or args.shots,
         "lr_schedule": args.lr_schedule,
         "init": args.init,
+        "validation_steps": list(args.validation_steps or [args.inner_steps]),
         "seed": args.seed,
         "iterations": learner.iteration_,
         "iterations_this_run": ran,
@@ -379,6 +383,11 @@ def deviation(run: dict) -> str:
         changes.append(f"{run['lr_schedule']} outer-lr decay to 0")
     if run.get("init", "torch") != "torch":
         changes.append("init of the MAML code: N(0, 0.01) weights, zero biases")
+    if run.get("validation_steps", [run.get("inner_steps_trained", 1)]) != [
+        run.get("inner_steps_trained", 1)
+    ]:
+        steps = " and ".join(map(str, run["validation_steps"]))
+        changes.append(f"weights kept by validation MSE after {steps} steps (mean)")
     if run.get("seed", 0) != 0:
         changes.append(f"training seed {run['seed']} (the other rows: 0)")
     return "; ".join(changes) or "none"
@@ -656,6 +665,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         choices=INITS,
         default="torch",
         help="torch: PyTorch's default; maml: the MAML code's (truncated N(0, 0.01), zero biases)",
+    )
+    p.add_argument(
+        "--validation-steps",
+        type=int,
+        nargs="+",
+        default=None,
+        help="select the kept weights by the mean validation MSE over these step counts "
+        "(default: the trained number of inner steps)",
     )
     p.add_argument("--reptile-outer-lr", type=float, default=1.0)
     p.add_argument("--meta-batch", type=int, default=25)

@@ -143,6 +143,7 @@ class MetaLearner(ABC):
         checkpoint: str | Path | None = None,
         checkpoint_every: int = 1000,
         lr_schedule: str = "constant",
+        validation_steps: tuple[int, ...] | None = None,
     ) -> MetaLearner:
         """Meta-train for ``iterations`` outer steps (counted from zero, so a resumed run finishes).
 
@@ -154,8 +155,16 @@ class MetaLearner(ABC):
         checkpoint is resumed from. Tasks come from ``torch.Generator().manual_seed(seed)``.
         ``lr_schedule="cosine"`` anneals the outer learning rate from ``outer_lr`` to zero over
         ``iterations`` (a function of the iteration count, so resuming keeps it exact).
+        ``validation_steps`` (gradient-based learners) scores validation as the mean query loss
+        over these numbers of adaptation steps instead of the trained number alone, e.g.
+        ``(1, 10)`` to keep the weights that do well after one step and after ten.
         """
         _check_fit_args(task_sampler, iterations, meta_batch_size, validate_every, patience)
+        if validation_steps is not None and (
+            not validation_steps or any(int(s) < 0 for s in validation_steps)
+        ):
+            raise ValueError(f"validation_steps must be non-negative step counts, got {validation_steps!r}")
+        self._validation_steps = None if validation_steps is None else tuple(int(s) for s in validation_steps)
         if lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
         self._lr_schedule = (lr_schedule, iterations)

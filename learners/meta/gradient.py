@@ -144,7 +144,9 @@ class GradientMetaLearner(MetaLearner):
         return total * scale
 
     def _validation_loss(self, batch: TaskBatch) -> float:
-        return float(self.evaluate(batch, steps=(self.inner_steps,))[self.inner_steps].mean())
+        steps = getattr(self, "_validation_steps", None) or (self.inner_steps,)
+        losses = self.evaluate(batch, steps=steps)
+        return float(np.mean([losses[s].mean() for s in steps]))
 
     # ---- adaptation (no second-order graph: serving never needs one) ----
     def adapt_batch(self, support_x: Tensor, support_y: Tensor, *, steps: int | None = None) -> AdaptedBatch:

@@ -95,6 +95,18 @@ def test_best_validated_weights_are_restored():
     assert learner._validation_loss(val) == pytest.approx(best, rel=1e-5)
 
 
+def test_validation_steps_score_the_mean_loss_after_each_step_count():
+    learner = MAML(mlp((1, 16, 1), seed=0), outer_lr=0.05)
+    learner.meta_fit(SinusoidTasks(5), iterations=20, validation=SinusoidTasks(5), validate_every=10,
+                     validation_steps=(1, 10))
+    val = SinusoidTasks(5).sample(200, torch.Generator().manual_seed(1_000_003))
+    losses = learner.evaluate(val, steps=(1, 10))
+    assert losses[10].mean() != pytest.approx(losses[1].mean())  # the two criteria differ
+    assert learner.best_val_loss_ == pytest.approx((losses[1].mean() + losses[10].mean()) / 2, rel=1e-5)
+    with pytest.raises(ValueError, match="validation_steps"):
+        MAML(mlp((1, 8, 1), seed=0)).meta_fit(SinusoidTasks(5), iterations=1, validation_steps=())
+
+
 def test_adapt_returns_a_plain_module_without_a_graph():
     learner = fit()
     tasks = SinusoidTasks(5).sample(3, torch.Generator().manual_seed(5))
