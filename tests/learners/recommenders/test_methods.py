@@ -191,6 +191,19 @@ def test_greedy_best_of_k_keeps_a_slot_for_an_anchor_in_the_first_five():
     assert greedy_best_of_k(scen, w, 3, allowed, times, caps, anchors, 1) == free[:3]
 
 
+def test_greedy_best_of_k_with_a_baseline_prefers_what_beats_it_more_often():
+    from learners.recommenders.learned import greedy_best_of_k
+
+    scen = np.array([[0.9, 0.55], [0.45, 0.55]])  # A: higher mean; B: beats 0.5 in both
+    allowed, times, caps = np.ones(2, bool), np.ones(2), np.full(2, np.inf)
+    w, baseline = np.full(2, 0.5), np.full(2, 0.5)
+    assert greedy_best_of_k(scen, w, 1, allowed, times, caps)[0] == 0
+    assert greedy_best_of_k(scen, w, 1, allowed, times, caps, baseline=baseline,
+                            baseline_weight=0.5)[0] == 1
+    assert greedy_best_of_k(scen, w, 1, allowed, times, caps, baseline=baseline,
+                            baseline_weight=0.0)[0] == 0
+
+
 def test_family_noise_spreads_the_picks_over_more_families(kb):
     plain = LearnedRecommender(**FAST_LEARNED).fit(kb)
     hedged = LearnedRecommender(**{**FAST_LEARNED, "family_noise": 0.5}).fit(kb)
