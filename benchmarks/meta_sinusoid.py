@@ -534,6 +534,13 @@ Notes on the accuracy table:
   goals; a cosine outer-lr decay did not help the one-step figure. First-order MAML, same
   protocol, lands at 0.339 / 0.107. Meta-SGD meets its goal (0.211 vs 0.23). Every one-step
   figure is below the Meta-SGD paper's.
+- Three levers tried on full 70,000-iteration runs (session 5), K = 10; none closes the
+  ten-step gap, which moves more between seeds than between these settings. The MAML code's
+  init (`--init maml`), seeds 0 / 1 / 2: one step 0.341 / 0.392 / 0.338 (mean 0.357), ten
+  0.135 / 0.136 / 0.109 (mean 0.127): worse than PyTorch's init. 100 query points per
+  training task, seeds 0 / 1 / 2: one step 0.341 / 0.315 / 0.318 (mean 0.325, goal met), ten
+  0.105 / 0.154 / 0.187 (mean 0.149). Keeping the weights with the best mean validation MSE
+  after 1 and 10 steps (`--validation-steps 1 10`, seed 0 only): 0.319 / 0.180.
 - Protocol, compared with the MAML code (github.com/cbfinn/maml: main.py, maml.py,
   data_generator.py): the task distribution (amplitude U[0.1, 5], phase U[0, pi], x U[-5, 5]),
   K support and K query points per training task, the 1-40-40-1 ReLU network without
