@@ -569,8 +569,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         result["tasks"]["all"] = {"table": tables["all"], "goals": goals(tables["all"], KS),
                                   "n_held_out": len(merged.datasets)}
     if args.unseen and not args.synthetic:
-        rows = unseen(kbs, args.unseen_root or args.pmlb, args.unseen, args.seed, args.cache, args.unseen_max_rows,
-                      {"learned": args.learned_params}, log)
+        rows = unseen(kbs, args.unseen_root or args.pmlb, args.unseen, args.seed, args.cache,
+                      args.unseen_max_rows, {"learned": args.learned_params}, log)
         result["unseen"] = {"rows": rows, "summary": unseen_summary(rows)}
     result["seconds"] = round(time.time() - started, 1)
     report(result, tables, args)
@@ -617,7 +617,8 @@ def render(result: dict[str, Any], tables: dict, png: str) -> str:
         s = result["unseen"]["summary"]
         parts += ["## Datasets the knowledge base never saw", "",
                   "Top 5 of `learned` vs the 5 best library defaults, both trained with the harness "
-                  "(protocol kb-v1) on datasets outside the knowledge base and its groups (`--unseen-root`).", "",
+                  "(protocol kb-v1) on datasets outside the knowledge base and its groups "
+                  "(`--unseen-root`).", "",
                   "| dataset | task | learned best | defaults best | gain | time ratio |",
                   "|---|---|---|---|---|---|"]
         for r in result["unseen"]["rows"]:
