@@ -348,7 +348,7 @@ class RunCache:
 
     def __init__(self, path: Path | None, kb: KnowledgeBase, args: argparse.Namespace) -> None:
         self.path, self.args = path, args
-        self.prefix = f"{fingerprint(kb, {'space': args.space, 'trials': args.trials})}"
+        self.prefix = fingerprint(kb, {"space": args.space, "trials": args.trials})
         self.done: dict[str, list[int]] = {}
         if path is not None and path.exists():
             for line in path.read_text().splitlines():
@@ -385,11 +385,12 @@ def logo(kb: KnowledgeBase, methods: Sequence[str], args: argparse.Namespace,
         train = kb.subset([i for i, x in enumerate(kb.groups) if x != group])
         if train.n_datasets == 0:
             continue
-        jobs = [(m, i, seed) for i in test for m in methods
+        # (method, seed reported, seed run): a deterministic method's run is the same for every
+        # seed, so it is computed once, as seed 0
+        jobs = [(m, seed, 0 if m in DETERMINISTIC else seed) for m in methods
                 for seed in range(args.gp_seeds if m == "gp" else args.seeds)]
-        # a deterministic method's run is the same for every seed: computed once, as seed 0
-        todo = {(m, i, 0 if m in DETERMINISTIC else s) for m, i, s in jobs
-                if cache.get(m, kb.dataset_keys[i], 0 if m in DETERMINISTIC else s) is None}
+        todo = {(m, i, run) for i in test for m, _, run in jobs
+                if cache.get(m, kb.dataset_keys[i], run) is None}
         started = time.time()
         needs = {m for m, *_ in todo}
         params = args.learned_params if args.zero_shot_method == "learned" else {}
@@ -407,16 +408,14 @@ def logo(kb: KnowledgeBase, methods: Sequence[str], args: argparse.Namespace,
             context = {"ranking": ranking, "surrogates": surrogates, "similarity": similarity,
                        "gp_effort": args.gp_effort, "n_cold": args.n_cold,
                        "transfer_trials": args.transfer_trials}
-            for m, j, seed in jobs:
-                if j != i:
-                    continue
-                key, first = kb.dataset_keys[i], 0 if m in DETERMINISTIC else seed
-                picks = cache.get(m, key, first)
+            key = kb.dataset_keys[i]
+            for m, seed, run in jobs:
+                picks = cache.get(m, key, run)
                 if picks is None:
                     t = time.time()
-                    picks = RUNNERS[m](pool, i, first, args.trials, **context)
+                    picks = RUNNERS[m](pool, i, run, args.trials, **context)
                     args.timings.setdefault(m, []).append(time.time() - t)
-                    cache.put(m, key, first, picks)
+                    cache.put(m, key, run, picks)
                 runs.append(Run(m, key, seed, picks))
         log(f"  group {g + 1}/{len(groups)} {group}: {len(test)} dataset(s), "
             f"{len(todo)} run(s) computed, the rest cached, fit {fit_s:.1f} s")
