@@ -344,12 +344,16 @@ class LearnedRecommender(Recommender):
             cache = self._shift_cache = (self.kb_, n, shifts)
         return cache[2]
 
+    def _five_defaults(self, allowed: np.ndarray) -> list[int]:
+        """The five best library defaults among the allowed configurations: the user's baseline."""
+        return [int(j) for j in self.defaults_ if allowed[j]][:ANCHOR_WINDOW]
+
     def _caps(self, k: int, times: np.ndarray, allowed: np.ndarray,
               budget: float | None) -> np.ndarray:
         """Cumulative seconds allowed after each pick."""
         if budget is not None:
             return np.full(k, float(budget))
-        defaults = [j for j in self.defaults_ if allowed[j]][:5]
+        defaults = self._five_defaults(allowed)
         if not defaults:
             return np.full(k, np.inf)
         five = float(times[defaults].sum()) * 5 / len(defaults)
@@ -364,9 +368,9 @@ class LearnedRecommender(Recommender):
         anchors = np.zeros(len(allowed), dtype=bool)
         anchors[self.defaults_] = True
         baseline = None
-        if self.beat_defaults_weight > 0:  # what the user has without us: the five best defaults
-            five = [j for j in self.defaults_ if allowed[j]][:ANCHOR_WINDOW]
-            baseline = scen[:, five].max(axis=1) if five else None
+        five = self._five_defaults(allowed)
+        if self.beat_defaults_weight > 0 and five:  # what the user has without us
+            baseline = scen[:, five].max(axis=1)
         picks = greedy_best_of_k(scen, w, k, allowed, times, caps, anchors, self.anchor_defaults,
                                  baseline, self.beat_defaults_weight)
         mean, spread = members.mean(axis=0), members.std(axis=0)
