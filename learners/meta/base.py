@@ -56,6 +56,8 @@ class MetaLearner(ABC):
     ``__init__`` only stores arguments; trained state (``history_``, ``iteration_``...) ends in ``_``.
     """
 
+    #: Whether adaptation takes gradient steps (so ``meta_fit(validation_steps=...)`` means something).
+    adapts_in_steps: bool = False
     model: nn.Module
     outer_lr: float
     device: str | torch.device | None
@@ -160,6 +162,8 @@ class MetaLearner(ABC):
         ``(1, 10)`` to keep the weights that do well after one step and after ten.
         """
         _check_fit_args(task_sampler, iterations, meta_batch_size, validate_every, patience)
+        if validation_steps is not None and not self.adapts_in_steps:
+            raise ValueError(f"{type(self).__name__} adapts without gradient steps; drop validation_steps")
         if validation_steps is not None and (
             not validation_steps or any(int(s) < 0 for s in validation_steps)
         ):

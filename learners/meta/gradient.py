@@ -51,6 +51,8 @@ class GradientMetaLearner(MetaLearner):
     wraps the batched meta-loss in ``torch.compile``.
     """
 
+    adapts_in_steps = True
+
     def __init__(
         self,
         model: nn.Module,

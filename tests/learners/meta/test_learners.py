@@ -13,6 +13,7 @@ from learners.meta import (
     CheckpointMismatch,
     MetaSGD,
     NotMetaFitted,
+    ProtoNet,
     Reptile,
     SinusoidTasks,
     mlp,
@@ -105,6 +106,9 @@ def test_validation_steps_score_the_mean_loss_after_each_step_count():
     assert learner.best_val_loss_ == pytest.approx((losses[1].mean() + losses[10].mean()) / 2, rel=1e-5)
     with pytest.raises(ValueError, match="validation_steps"):
         MAML(mlp((1, 8, 1), seed=0)).meta_fit(SinusoidTasks(5), iterations=1, validation_steps=())
+    with pytest.raises(ValueError, match="without gradient steps"):
+        ProtoNet(mlp((1, 8), seed=0), n_way=5).meta_fit(SinusoidTasks(5), iterations=1,
+                                                        validation_steps=(1,))
 
 
 def test_adapt_returns_a_plain_module_without_a_graph():
