@@ -260,47 +260,79 @@ class NotFittedError(RuntimeError):
 # --- fit-time model -----------------------------------------------------------------------------
 
 
-def size_features(n_rows: np.ndarray, n_features: np.ndarray) -> np.ndarray:
-    """[1, log rows, log features, their product]: what fit time scales with."""
+#: Meta-features besides the size that fit time scales with: the number of classes (boosting
+#: and one-vs-rest models fit one model per class) and the distinct values of the categorical
+#: columns (the one-hot width the preprocessing adds). Missing (regression, no categoricals): 0.
+TIME_METAFEATURES = ("nr_class", "symbols.sum")
+
+
+def size_features(n_rows: np.ndarray, n_features: np.ndarray, n_classes: Any = None,
+                  n_symbols: Any = None) -> np.ndarray:
+    """[1, log rows, log features, their product, log classes, log one-hot width]: what fit time
+    scales with (the last two 0 where unknown)."""
     r, f = np.log1p(np.asarray(n_rows, float)), np.log1p(np.asarray(n_features, float))
-    return np.stack([np.ones_like(r), r, f, r * f], axis=-1)
+
+    def extra(values: Any, floor: float, transform: Any) -> np.ndarray:
+        v = np.zeros_like(r) if values is None else np.asarray(values, float) * np.ones_like(r)
+        return np.where(np.isfinite(v), transform(np.maximum(np.nan_to_num(v), floor)), 0.0)
+
+    c, s = extra(n_classes, 1.0, np.log), extra(n_symbols, 0.0, np.log1p)
+    return np.stack([np.ones_like(r), r, f, r * f, c, s], axis=-1)
 
 
-def fit_time_model(kb: KnowledgeBase, ridge: float = 1.0,
-                   max_cells: int = 30_000) -> tuple[np.ndarray, np.ndarray]:
-    """Per-configuration offsets and per-family size slopes of log fit time (ridge least squares).
+def time_extras(names: Sequence[str], values: Any) -> list[Any]:
+    """The ``TIME_METAFEATURES`` columns (or entries, for a mapping) of meta-feature ``values``."""
+    if isinstance(values, Mapping):
+        return [values.get(n) for n in TIME_METAFEATURES]
+    return [values[..., list(names).index(n)] if n in names else None for n in TIME_METAFEATURES]
 
-    log(seconds) = offset[config] + size_features(rows, features) @ slope[family] (seconds
-    floored at ``MIN_SECONDS``). Returns
-    offsets (n_configs,) and slopes (n_configs, 4): each configuration's family slope.
+
+def fit_time_model(kb: KnowledgeBase, ridge: float = 1.0, max_cells: int = 30_000,
+                   shrink: float = 10.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-configuration offsets, per-family size slopes and per-configuration spread of log fit
+    time (ridge least squares).
+
+    log(seconds) = offset[config] + size_features(rows, features, classes, one-hot width) @
+    slope[family] (seconds floored at ``MIN_SECONDS``). Returns offsets (n_configs,), slopes
+    (n_configs, 6): each configuration's family slope, and spread (n_configs,): the standard
+    deviation of each configuration's residuals, shrunk towards its family's with weight
+    ``shrink`` cells (what a cap that must hold on measured time allows for).
     """
     fams = sorted(set(kb.families))
     fam_idx = np.array([fams.index(f) for f in kb.families])
-    X = size_features(kb.n_rows, kb.n_features)
+    X = size_features(kb.n_rows, kb.n_features,
+                      *time_extras(kb.metafeature_names, kb.metafeatures))
     rows, cols = np.nonzero(np.isfinite(kb.fit_times))
     if len(rows) > max_cells:  # a seeded sample keeps the dense design small for large KBs
         keep = np.sort(np.random.default_rng(0).choice(len(rows), max_cells, replace=False))
         rows, cols = rows[keep], cols[keep]
     y = np.log(np.maximum(kb.fit_times[rows, cols], MIN_SECONDS))
     m, q, nf = kb.n_configs, X.shape[1], len(fams)
+    if len(rows) == 0:
+        return np.full(m, math.log(MIN_SECONDS)), np.zeros((m, q)), np.zeros(m)
     design = np.zeros((len(rows), m + nf * q))
     design[np.arange(len(rows)), cols] = 1.0
     for k in range(q):
         design[np.arange(len(rows)), m + fam_idx[cols] * q + k] = X[rows, k]
     penalty = np.full(m + nf * q, ridge)
     penalty[m::q] = 1e3  # the family intercept duplicates the offsets: keep it at 0
-    if len(rows) == 0:
-        return np.full(m, math.log(MIN_SECONDS)), np.zeros((m, q))
     coef = np.linalg.solve(design.T @ design + np.diag(penalty), design.T @ y)
     slopes = coef[m:].reshape(nf, q)[fam_idx]
-    return coef[:m], slopes
+    sq = (y - design @ coef) ** 2
+    n_cfg = np.bincount(cols, minlength=m)
+    ss_cfg = np.bincount(cols, weights=sq, minlength=m)
+    fam_var = (np.bincount(fam_idx[cols], weights=sq, minlength=nf)
+               / np.maximum(np.bincount(fam_idx[cols], minlength=nf), 1))[fam_idx]
+    spread = np.sqrt((ss_cfg + shrink * fam_var) / (n_cfg + shrink))
+    return coef[:m], slopes, spread
 
 
 def predict_fit_times(offsets: np.ndarray, slopes: np.ndarray, n_rows: float,
-                      n_features: float) -> np.ndarray:
-    """Predicted seconds per fit of every configuration on a dataset of this size."""
-    x = size_features(np.array([n_rows]), np.array([n_features]))[0]
-    return np.exp(np.clip(offsets + slopes @ x, math.log(MIN_SECONDS), 12.0))
+                      n_features: float, n_classes: Any = None, n_symbols: Any = None) -> np.ndarray:
+    """Predicted seconds per fit of every configuration on a dataset of this size (a model
+    saved with fewer size features uses the first ones)."""
+    x = size_features(np.array([n_rows]), np.array([n_features]), n_classes, n_symbols)[0]
+    return np.exp(np.clip(offsets + slopes @ x[:slopes.shape[1]], math.log(MIN_SECONDS), 12.0))
 
 
 # --- the base -----------------------------------------------------------------------------------
@@ -356,7 +388,7 @@ class Recommender(abc.ABC):
         with quiet_nan_warnings():
             self.mf_min_ = np.nan_to_num(np.nanmin(mf, axis=0), nan=0.0)
             self.mf_max_ = np.nan_to_num(np.nanmax(mf, axis=0), nan=0.0)
-        self.time_offsets_, self.time_slopes_ = fit_time_model(kb)
+        self.time_offsets_, self.time_slopes_, self.time_spread_ = fit_time_model(kb)
 
     @abc.abstractmethod
     def _fit(self, kb: KnowledgeBase) -> None:
@@ -390,7 +422,8 @@ class Recommender(abc.ABC):
             raise ValueError(f"k={k}; ask for at least one recommendation")
         x = self.kb_.metafeature_vector(metafeatures)
         rows, cols = self._size(metafeatures, n_rows, n_features)
-        times = predict_fit_times(self.time_offsets_, self.time_slopes_, rows, cols)
+        times = predict_fit_times(self.time_offsets_, self.time_slopes_, rows, cols,
+                                  *time_extras(self.kb_.metafeature_names, metafeatures))
         allowed = self._family_mask(families)
         picks = self._rank(x, allowed, k, times, time_budget_s)
         support = self._support(x)
@@ -481,7 +514,8 @@ class Recommender(abc.ABC):
         kb_meta, kb_arrays = self.kb_.to_arrays()
         state, arrays = self._get_state()
         shared = {"mf_min_": self.mf_min_, "mf_max_": self.mf_max_,
-                  "time_offsets_": self.time_offsets_, "time_slopes_": self.time_slopes_}
+                  "time_offsets_": self.time_offsets_, "time_slopes_": self.time_slopes_,
+                  "time_spread_": self.time_spread_}
         tensors = {f"kb.{k}": v for k, v in kb_arrays.items()}
         tensors.update({f"shared.{k}": np.ascontiguousarray(v) for k, v in shared.items()})
         tensors.update({f"state.{k}": np.ascontiguousarray(v) for k, v in arrays.items()})
@@ -506,6 +540,7 @@ class Recommender(abc.ABC):
         rec.kb_ = KnowledgeBase.from_arrays(doc["kb"], part["kb"])
         rec.norm_ = rec.kb_.normalised(fill=0.0)
         rec._scaled_cache = None
+        rec.time_spread_ = np.zeros(rec.kb_.n_configs)  # saved before the spread was kept
         for k, v in part["shared"].items():
             setattr(rec, k, v)
         rec._set_state(doc["state"], part["state"])

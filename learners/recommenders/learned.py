@@ -11,9 +11,11 @@ How it works, in three parts:
   maximise the expected best-of-k over scenarios: each scenario is a member's prediction plus the
   out-of-bag residual pattern of one similar knowledge-base dataset, so configurations that tend
   to win and lose together (the empirical correlation) are not both taken.
-* Cost. Seconds per fit come from the shared fit-time model (log rows, log features, per
-  configuration). A time budget caps the total; without one, the first five picks keep within
-  ``default_time_factor`` times the predicted time of the five best library defaults.
+* Cost. Seconds per fit come from the shared fit-time model (log rows, log features, log
+  classes, log one-hot width; per configuration). A time budget caps the total; without one,
+  the first five picks keep within ``default_time_factor`` times the predicted time of the five
+  best library defaults. ``time_safety`` checks the caps on an upper quantile of each pick's
+  time instead of its median (the model's per-configuration residual spread).
 """
 
 from __future__ import annotations
@@ -173,7 +175,7 @@ class LearnedRecommender(Recommender):
         mse_weight: float = 1.0, n_scenarios: int = 50, default_time_factor: float = 2.0,
         time_margin: float = 0.8, batch_size: int = 256, anchor_defaults: int = 1,
         family_noise: float = 0.0, portfolio_weight: float = 0.5, portfolio_rows: int = 1000,
-        beat_defaults_weight: float = 0.0, seed: int = 0,
+        beat_defaults_weight: float = 0.0, time_safety: float = 0.0, seed: int = 0,
     ) -> None:
         self.n_members = n_members
         self.hidden = hidden
@@ -192,6 +194,7 @@ class LearnedRecommender(Recommender):
         self.portfolio_weight = portfolio_weight
         self.portfolio_rows = portfolio_rows
         self.beat_defaults_weight = beat_defaults_weight
+        self.time_safety = time_safety
         self.seed = seed
 
     # -- fitting --
@@ -371,7 +374,8 @@ class LearnedRecommender(Recommender):
         five = self._five_defaults(allowed)
         if self.beat_defaults_weight > 0 and five:  # what the user has without us
             baseline = scen[:, five].max(axis=1)
-        picks = greedy_best_of_k(scen, w, k, allowed, times, caps, anchors, self.anchor_defaults,
+        cost = times * np.exp(self.time_safety * self.time_spread_)  # what the caps check
+        picks = greedy_best_of_k(scen, w, k, allowed, cost, caps, anchors, self.anchor_defaults,
                                  baseline, self.beat_defaults_weight)
         mean, spread = members.mean(axis=0), members.std(axis=0)
         return [(j, float(mean[j]), float(math.sqrt(spread[j] ** 2 + near_res[j])))

@@ -88,19 +88,42 @@ def test_from_records_names_the_missing_metric():
         from_records(records(), {"ds1": {}}, "classification", "r2")
 
 
+def time_kb(truth: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+            classes: np.ndarray | None = None) -> KnowledgeBase:
+    n, m = truth.shape
+    names, mf = ([], np.zeros((n, 0))) if classes is None else (["nr_class"], classes[:, None])
+    return KnowledgeBase("classification", [str(i) for i in range(n)], [str(i) for i in range(n)],
+                         names, mf, rows, cols, [f"c{j}" for j in range(m)], ["linear"] * m,
+                         [{}] * m, np.zeros((n, m)), truth, "accuracy", True)
+
+
 def test_fit_time_model_recovers_a_log_linear_law():
     rng = np.random.default_rng(0)
-    n, m = 60, 4
+    n = 60
     rows, cols = np.exp(rng.uniform(3, 9, n)), np.exp(rng.uniform(0, 4, n))
     offsets = np.array([-3.0, -2.0, -1.0, 0.0])
     truth = np.exp(offsets[None, :] + 0.5 * np.log1p(rows)[:, None])
-    kb = KnowledgeBase("regression", [str(i) for i in range(n)], [str(i) for i in range(n)], [],
-                       np.zeros((n, 0)), rows, cols, list("abcd"), ["linear"] * m, [{}] * m,
-                       np.zeros((n, m)), truth, "r2", True)
-    off, slopes = fit_time_model(kb, ridge=1e-6)
+    off, slopes, spread = fit_time_model(time_kb(truth, rows, cols), ridge=1e-6)
     pred = predict_fit_times(off, slopes, 5000.0, 10.0)
     want = np.exp(offsets + 0.5 * np.log1p(5000.0))
     np.testing.assert_allclose(pred, want, rtol=0.05)
+    assert spread.max() < 0.05  # an exact law leaves (almost) no residual
+    # a model saved with the four size features of earlier versions still predicts the same
+    np.testing.assert_allclose(predict_fit_times(off, slopes[:, :4], 5000.0, 10.0), pred)
+
+
+def test_fit_time_model_scales_with_the_classes_and_measures_each_configurations_spread():
+    rng = np.random.default_rng(1)
+    n = 80
+    rows, cols = np.exp(rng.uniform(3, 9, n)), np.exp(rng.uniform(0, 4, n))
+    classes = rng.integers(2, 30, n).astype(float)
+    law = 0.5 * np.log1p(rows)[:, None] + np.log(classes)[:, None]  # one model per class
+    noise = np.stack([np.zeros(n), rng.normal(0.0, 1.0, n)], axis=1)  # the second is erratic
+    truth = np.exp(np.array([-3.0, -2.0])[None, :] + law + noise)
+    off, slopes, spread = fit_time_model(time_kb(truth, rows, cols, classes), ridge=1e-6)
+    ten, twenty = (predict_fit_times(off, slopes, 5000.0, 10.0, n_classes=c)[0] for c in (10, 20))
+    assert twenty / ten == pytest.approx(2.0, rel=0.1)
+    assert spread[1] > 3 * spread[0]
 
 
 def test_take_within_budget_skips_what_does_not_fit():

@@ -71,6 +71,7 @@ def test_save_and_load_give_the_same_recommendations(all_fitted, kb, name, tmp_p
     assert sorted(p.name for p in folder.iterdir()) == ["arrays.safetensors", "recommender.json"]
     back = load(folder)
     assert type(back) is type(rec)
+    np.testing.assert_array_equal(back.time_spread_, rec.time_spread_)
     for i in (1, 7):
         a, b = rec.recommend(query(kb, i), k=5), back.recommend(query(kb, i), k=5)
         assert [r.config_index for r in a] == [r.config_index for r in b]
@@ -164,6 +165,25 @@ def test_learned_keeps_its_top_five_within_twice_the_defaults_time(all_fitted, k
         ours = sum(r.predicted_fit_time for r in learned.recommend(query(kb, i), k=5, **size))
         base = sum(r.predicted_fit_time for r in defaults.recommend(query(kb, i), k=5, **size))
         assert ours <= 2.0 * base
+
+
+def test_time_safety_checks_the_cap_on_an_upper_quantile_of_each_picks_time(all_fitted, kb):
+    import copy
+
+    learned, defaults = all_fitted["learned"], all_fitted["defaults"]
+    assert learned.time_spread_.shape == (kb.n_configs,) and (learned.time_spread_ > 0).all()
+    for i in range(0, 40, 7):
+        size = {"n_rows": int(kb.n_rows[i]), "n_features": int(kb.n_features[i])}
+        plain = [r.config_index for r in learned.recommend(query(kb, i), k=5, **size)]
+        safe = copy.copy(learned)  # the same picks made erratic: their upper quantile is huge
+        safe.time_safety, safe.time_spread_ = 2.0, learned.time_spread_.copy()
+        safe.time_spread_[plain] = 5.0
+        picks = safe.recommend(query(kb, i), k=5, **size)
+        assert not {r.config_index for r in picks} & set(plain)
+        high = sum(r.predicted_fit_time * np.exp(2.0 * safe.time_spread_[r.config_index])
+                   for r in picks)
+        base = sum(r.predicted_fit_time for r in defaults.recommend(query(kb, i), k=5, **size))
+        assert high <= safe.default_time_factor * safe.time_margin * base * (1 + 1e-9)
 
 
 def test_learned_picks_are_diverse_not_the_top_k_means(big_kb):
