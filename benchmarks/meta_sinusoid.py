@@ -541,6 +541,10 @@ Notes on the accuracy table:
   training task, seeds 0 / 1 / 2: one step 0.341 / 0.315 / 0.318 (mean 0.325, goal met), ten
   0.105 / 0.154 / 0.187 (mean 0.149). Keeping the weights with the best mean validation MSE
   after 1 and 10 steps (`--validation-steps 1 10`, seed 0 only): 0.319 / 0.180.
+- A fourth lever (session 6): the cosine outer-lr decay on a second seed. Seeds 0 / 1: one
+  step 0.362 / 0.352, ten 0.111 / 0.121 (mean 0.116), against 0.346 / 0.316 and 0.129 / 0.096
+  (mean 0.113) with the constant rate: no better at ten steps and worse at one, so seed 2 was
+  not run.
 - Protocol, compared with the MAML code (github.com/cbfinn/maml: main.py, maml.py,
   data_generator.py): the task distribution (amplitude U[0.1, 5], phase U[0, pi], x U[-5, 5]),
   K support and K query points per training task, the 1-40-40-1 ReLU network without
