@@ -76,6 +76,7 @@ def run_name(args: argparse.Namespace) -> str:
     sched = "" if args.lr_schedule == "constant" else f"_{args.lr_schedule}"
     init = "" if args.init == "torch" else f"_init{args.init}"
     val = "" if not args.validation_steps else "_val" + "-".join(map(str, args.validation_steps))
+    val = "_last" if args.last_iterate else val
     return (f"{args.algorithm}_k{args.shots}{query}{sched}{init}{val}"
             f"_steps{args.inner_steps}_seed{args.seed}")
 
@@ -101,7 +102,7 @@ def train_and_evaluate(args: argparse.Namespace) -> dict:
         SinusoidTasks(shots=args.shots, query=args.train_query),
         iterations=args.iterations,
         meta_batch_size=args.meta_batch,
-        validation=SinusoidTasks(shots=args.shots, query=100),
+        validation=None if args.last_iterate else SinusoidTasks(shots=args.shots, query=100),
         n_validation_tasks=200,
         validate_every=1000,
         seed=args.seed,
@@ -134,6 +135,7 @@ def summarise(
         "lr_schedule": args.lr_schedule,
         "init": args.init,
         "validation_steps": list(args.validation_steps or [args.inner_steps]),
+        "last_iterate": args.last_iterate,
         "seed": args.seed,
         "iterations": learner.iteration_,
         "iterations_this_run": ran,
@@ -141,7 +143,8 @@ def summarise(
         "compile": args.compile and args.algorithm != "reptile",  # Reptile has no meta-graph
         "eval_tasks": test.n_tasks,
         "eval_query_points": int(test.query_x.shape[1]),
-        "best_validation_mse": learner.best_val_loss_,
+        "best_validation_mse": (learner.best_val_loss_ if math.isfinite(learner.best_val_loss_)
+                                else None),  # None: no meta-validation (--last-iterate)
         "validation_history": [[p.iteration, p.loss] for p in learner.history_],
     }
     for steps, name in ((0, "0_steps"), (1, "1_step"), (10, "10_steps")):
@@ -388,6 +391,8 @@ def deviation(run: dict) -> str:
     ]:
         steps = " and ".join(map(str, run["validation_steps"]))
         changes.append(f"weights kept by validation MSE after {steps} steps (mean)")
+    if run.get("last_iterate"):
+        changes.append("last iterate kept, no meta-validation (as the MAML code)")
     if run.get("seed", 0) != 0:
         changes.append(f"training seed {run['seed']} (the other rows: 0)")
     return "; ".join(changes) or "none"
@@ -685,6 +690,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="select the kept weights by the mean validation MSE over these step counts "
         "(default: the trained number of inner steps)",
     )
+    p.add_argument(
+        "--last-iterate",
+        action="store_true",
+        help="keep the last meta-parameters, as the MAML code does (default: the best of the "
+        "meta-validations on 200 tasks)",
+    )
     p.add_argument("--reptile-outer-lr", type=float, default=1.0)
     p.add_argument("--meta-batch", type=int, default=25)
     p.add_argument("--eval-tasks", type=int, default=600)
@@ -699,7 +710,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--seconds", type=float, default=3.0, help="per timed repeat (--speed)")
     p.add_argument("--table", action="store_true", help="rewrite the docs table from results")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.last_iterate and args.validation_steps:
+        p.error("--last-iterate keeps no validated weights; drop --validation-steps")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
