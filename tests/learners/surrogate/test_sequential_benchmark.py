@@ -19,11 +19,11 @@ def test_json_prints_every_method_and_metric(tmp_path: Path) -> None:
     result = json.loads(done.stdout)
     assert set(result) == {"methods"}
     assert set(result["methods"]) == {"random", "tpe", "gp", "zero_shot", "warmstart", "warmstart_networks",
-                                        "kb_ei", "warmstart_transfer"}
+                                        "kb_ei"}
     for row in result["methods"].values():
         assert set(row) == {"regret@5", "regret@10", "regret@25", "regret@50", "rank@25"}
         assert 0.0 <= row["regret@50"] <= row["regret@10"] <= row["regret@5"] <= 1.0
-        assert 1.0 <= row["rank@25"] <= 8.0
+        assert 1.0 <= row["rank@25"] <= 7.0
     # the same initial design: every baseline has the same regret after its 5 random picks
     assert len({result["methods"][m]["regret@5"] for m in ("random", "tpe", "gp")}) == 1
 

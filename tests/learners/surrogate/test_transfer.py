@@ -20,7 +20,7 @@ NORM = np.array([
 
 
 def test_datasets_that_agree_with_the_observations_carry_the_weight() -> None:
-    sim = ObservedSimilarity(KEYS, NORM)
+    sim = ObservedSimilarity(KEYS, NORM, bandwidth=0.02)  # narrow: the agreeing rows alone
     seen = {"c0": 0.0, "c2": 0.5, "c4": 1.0}  # evenly upwards, as row 0 exactly
     w = sim.weights(seen)
     assert w.sum() == pytest.approx(1.0)
@@ -32,11 +32,20 @@ def test_datasets_that_agree_with_the_observations_carry_the_weight() -> None:
 
 
 def test_the_opposite_observations_pick_the_opposite_datasets() -> None:
-    sim = ObservedSimilarity(KEYS, NORM)
+    sim = ObservedSimilarity(KEYS, NORM, bandwidth=0.02)
     seen = {"c0": 1.0, "c2": 0.5, "c4": 0.0}
     assert sim.weights(seen)[2:].sum() > 0.99
     mean, _ = sim.predict(seen)
     assert np.argmax(mean) in (0, 1) and mean[5] < mean[4]
+
+
+def test_the_default_kernel_leans_on_the_agreeing_datasets_without_dropping_the_rest() -> None:
+    sim = ObservedSimilarity(KEYS, NORM)  # BANDWIDTH: a few observations are weak evidence
+    w = sim.weights({"c0": 0.0, "c2": 0.5, "c4": 1.0})
+    assert w[0] > w[1] > w[2] and w[0] > w[3]
+    assert 0.5 < w[:2].sum() < 0.99
+    narrow = ObservedSimilarity(KEYS, NORM, bandwidth=0.02).weights({"c0": 0.0, "c2": 0.5, "c4": 1.0})
+    assert narrow[:2].sum() > w[:2].sum()
 
 
 def test_too_few_or_unknown_observations_leave_the_prior() -> None:
