@@ -702,7 +702,8 @@ NOTES = """## How to read it
 * Per family: each family's pool holds 33 configurations, so a 50-trial run cannot stay inside
   one family. `--space FAMILY` runs the same protocol on one family's pool (regret normalised
   over that pool, trials capped at its size, surrogates and recommender fitted on that family
-  alone); it is not part of the table above.
+  alone); it is not part of the table above. `benchmarks/sequential_families.py` runs it for
+  every family and writes the per-space table to `docs/benchmarks/sequential-families.md`.
 """
 
 
