@@ -57,7 +57,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -519,8 +519,10 @@ def goals(table: dict[str, dict[str, float]]) -> dict[str, Any]:
 # --- main ---------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=2)  # sequential_families.py calls main once per family on the same file
 def load(path: Path, min_coverage: float) -> dict[str, KnowledgeBase]:
-    """One knowledge base per task type from the knowledge-base file (complete part only)."""
+    """One knowledge base per task type from the knowledge-base file (complete part only).
+    Read once per (path, coverage) in a process; callers copy the dict, never the KBs' arrays."""
     kbs = {}
     for task_type in ("classification", "regression"):
         try:
@@ -627,7 +629,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.synthetic:
         kbs = {"classification": synthetic_kb(args.synthetic, seed=args.seed, pool_size=4)}
     else:
-        kbs = load(args.kb, args.min_coverage)
+        kbs = dict(load(args.kb, args.min_coverage))
     if args.task_type != "both":
         kbs = {t: kb for t, kb in kbs.items() if t == args.task_type}
     if args.space != "auto":

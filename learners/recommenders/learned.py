@@ -351,12 +351,11 @@ class LearnedRecommender(Recommender):
         """The five best library defaults among the allowed configurations: the user's baseline."""
         return [int(j) for j in self.defaults_ if allowed[j]][:ANCHOR_WINDOW]
 
-    def _caps(self, k: int, times: np.ndarray, allowed: np.ndarray,
+    def _caps(self, k: int, times: np.ndarray, defaults: list[int],
               budget: float | None) -> np.ndarray:
-        """Cumulative seconds allowed after each pick."""
+        """Cumulative seconds allowed after each pick (``defaults``: the five best allowed)."""
         if budget is not None:
             return np.full(k, float(budget))
-        defaults = self._five_defaults(allowed)
         if not defaults:
             return np.full(k, np.inf)
         five = float(times[defaults].sum()) * 5 / len(defaults)
@@ -367,11 +366,11 @@ class LearnedRecommender(Recommender):
               budget: float | None) -> list[tuple[int, float, float]]:
         members = self._member_scores(x)
         scen, w, near_res = self._scenarios(x, members)
-        caps = self._caps(k, times, allowed, budget)
+        five = self._five_defaults(allowed)
+        caps = self._caps(k, times, five, budget)
         anchors = np.zeros(len(allowed), dtype=bool)
         anchors[self.defaults_] = True
         baseline = None
-        five = self._five_defaults(allowed)
         if self.beat_defaults_weight > 0 and five:  # what the user has without us
             baseline = scen[:, five].max(axis=1)
         cost = times * np.exp(self.time_safety * self.time_spread_)  # what the caps check
