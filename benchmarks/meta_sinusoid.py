@@ -58,6 +58,9 @@ def build(algorithm: str, args: argparse.Namespace) -> GradientMetaLearner:
     """The learner for one algorithm on the paper's 1-40-40-1 ReLU MLP."""
     model = mlp((1, 40, 40, 1), seed=args.seed, init=args.init)
     common = {"inner_lr": args.inner_lr, "inner_steps": args.inner_steps, "device": "cpu"}
+    if algorithm == "reptile":
+        return Reptile(model, outer_lr=args.reptile_outer_lr, **common)
+    common["multi_step_loss"] = args.multi_step_loss
     if algorithm == "maml":
         return MAML(model, outer_lr=args.outer_lr, compile=args.compile, **common)
     if algorithm == "fomaml":
@@ -66,8 +69,6 @@ def build(algorithm: str, args: argparse.Namespace) -> GradientMetaLearner:
         return MetaSGD(model, outer_lr=args.outer_lr, compile=args.compile, **common)
     if algorithm == "anil":
         return ANIL(model, outer_lr=args.outer_lr, compile=args.compile, **common)
-    if algorithm == "reptile":
-        return Reptile(model, outer_lr=args.reptile_outer_lr, **common)
     raise ValueError(f"unknown algorithm {algorithm!r}; choose from {ALGORITHMS}")
 
 
@@ -77,6 +78,7 @@ def run_name(args: argparse.Namespace) -> str:
     init = "" if args.init == "torch" else f"_init{args.init}"
     val = "" if not args.validation_steps else "_val" + "-".join(map(str, args.validation_steps))
     val = "_last" if args.last_iterate else val
+    val += "_msl" if args.multi_step_loss else ""
     return (f"{args.algorithm}_k{args.shots}{query}{sched}{init}{val}"
             f"_steps{args.inner_steps}_seed{args.seed}")
 
@@ -136,6 +138,7 @@ def summarise(
         "init": args.init,
         "validation_steps": list(args.validation_steps or [args.inner_steps]),
         "last_iterate": args.last_iterate,
+        "multi_step_loss": args.multi_step_loss,
         "seed": args.seed,
         "iterations": learner.iteration_,
         "iterations_this_run": ran,
@@ -393,6 +396,10 @@ def deviation(run: dict) -> str:
         changes.append(f"weights kept by validation MSE after {steps} steps (mean)")
     if run.get("last_iterate"):
         changes.append("last iterate kept, no meta-validation (as the MAML code)")
+    if run.get("algorithm") != "reptile" and run.get("inner_steps_trained", 1) != 1:
+        changes.append(f"{run['inner_steps_trained']} inner steps in meta-training (the paper: 1)")
+    if run.get("multi_step_loss"):
+        changes.append("multi-step loss: mean query loss after each inner step (MAML++)")
     if run.get("seed", 0) != 0:
         changes.append(f"training seed {run['seed']} (the other rows: 0)")
     return "; ".join(changes) or "none"
@@ -705,6 +712,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="keep the last meta-parameters, as the MAML code does (default: the best of the "
         "meta-validations on 200 tasks)",
     )
+    p.add_argument(
+        "--multi-step-loss",
+        action="store_true",
+        help="meta-train on the mean query loss after each inner step (MAML++), not the last only",
+    )
     p.add_argument("--reptile-outer-lr", type=float, default=1.0)
     p.add_argument("--meta-batch", type=int, default=25)
     p.add_argument("--eval-tasks", type=int, default=600)
@@ -722,6 +734,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.last_iterate and args.validation_steps:
         p.error("--last-iterate keeps no validated weights; drop --validation-steps")
+    if args.multi_step_loss and (args.algorithm == "reptile" or args.inner_steps < 2):
+        p.error("--multi-step-loss needs a gradient meta-learner (not reptile) and --inner-steps >= 2")
     return args
 
 

@@ -103,12 +103,25 @@ def batched_query_loss(
     query_y: Tensor,
     **inner: object,
 ) -> Tensor:
-    """Per-task query loss after adaptation, ``[tasks]``; its gradient is the MAML meta-gradient."""
+    """Per-task query loss after adaptation, ``[tasks]``; its gradient is the MAML meta-gradient.
+
+    With ``multi_step=True`` in ``inner`` the loss is the mean of the query losses after each
+    inner step (the multi-step loss of MAML++, Antoniou et al., 2019, with uniform weights), so
+    the initialisation is trained to be good after one step and after all of them.
+    """
     loss_fn: LossFn = inner["loss_fn"]  # type: ignore[assignment]
+    multi_step = bool(inner.pop("multi_step", False))
+    steps: int = inner["steps"]  # type: ignore[assignment]
 
     def one(sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor) -> Tensor:
-        fast = inner_loop(model, params, buffers, sx, sy, **inner)  # type: ignore[arg-type]
-        return task_loss(model, fast, buffers, qx, qy, loss_fn)
+        if not multi_step:
+            fast = inner_loop(model, params, buffers, sx, sy, **inner)  # type: ignore[arg-type]
+            return task_loss(model, fast, buffers, qx, qy, loss_fn)
+        fast, total = params, qx.new_zeros(())
+        for _ in range(steps):
+            fast = inner_loop(model, fast, buffers, sx, sy, **{**inner, "steps": 1})  # type: ignore[arg-type]
+            total = total + task_loss(model, fast, buffers, qx, qy, loss_fn)
+        return total / steps
 
     return vmap(one)(support_x, support_y, query_x, query_y)
 

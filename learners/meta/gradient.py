@@ -48,7 +48,10 @@ class GradientMetaLearner(MetaLearner):
 
     ``chunk_size`` bounds memory: the meta-batch is processed that many tasks at a time and the
     meta-gradients accumulated (same result, less peak memory, some speed lost). ``compile``
-    wraps the batched meta-loss in ``torch.compile``.
+    wraps the batched meta-loss in ``torch.compile``. ``multi_step_loss`` meta-trains on the mean
+    of the query losses after each of the ``inner_steps`` steps instead of after the last one
+    (MAML++'s multi-step loss, uniform weights): one initialisation that adapts well in one step
+    and keeps improving over more.
     """
 
     adapts_in_steps = True
@@ -65,6 +68,7 @@ class GradientMetaLearner(MetaLearner):
         chunk_size: int | None = None,
         compile: bool = False,
         device: str | torch.device | None = None,
+        multi_step_loss: bool = False,
     ) -> None:
         self.model = model
         self.inner_lr = inner_lr
@@ -75,6 +79,7 @@ class GradientMetaLearner(MetaLearner):
         self.chunk_size = chunk_size
         self.compile = compile
         self.device = device
+        self.multi_step_loss = multi_step_loss
 
     # ---- what the subclasses vary ----
     def _adapt_names(self) -> tuple[str, ...]:
@@ -126,6 +131,8 @@ class GradientMetaLearner(MetaLearner):
         steps = {k: v.detach() for k, v in self.extra_.items()}
         inner = self._inner_kwargs(self.inner_steps, self.first_order)
         inner["lr"] = float(self.inner_lr)  # Meta-SGD's step sizes travel as an argument
+        if self.multi_step_loss:
+            inner["multi_step"] = True
         size = self.chunk_size or batch.n_tasks
         total = 0.0
         grads: list[fn.Params] = [{}, {}]

@@ -60,6 +60,16 @@ def test_second_order_maml_matches_per_task_loop(tiny_net, batch, steps):
     assert max(float(g.abs().max()) for g in ref) > 1e-3  # the comparison is not of zeros
 
 
+def test_multi_step_loss_is_the_mean_of_the_losses_after_each_step(tiny_net, batch):
+    steps = 3
+    ours = batched_grads(MAML(tiny_net, inner_lr=LR, inner_steps=steps, multi_step_loss=True), batch)
+    mean = sum(loop_meta_loss(tiny_net, batch, s) for s in range(1, steps + 1)) / steps
+    ref = torch.autograd.grad(mean, list(tiny_net.parameters()))
+    assert max_diff(ours, ref) < 1e-5
+    last_only = batched_grads(MAML(tiny_net, inner_lr=LR, inner_steps=steps), batch)
+    assert max_diff(ours, last_only) > 1e-4  # a different objective, not the plain one again
+
+
 def test_chunked_meta_gradient_equals_whole_batch(tiny_net, batch):
     whole = batched_grads(MAML(tiny_net, inner_lr=LR, inner_steps=2), batch)
     chunked = batched_grads(MAML(tiny_net, inner_lr=LR, inner_steps=2, chunk_size=3), batch)
