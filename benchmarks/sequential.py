@@ -695,6 +695,25 @@ NOTES = """## How to read it
 * The kernel width of the transfer phase (`learners.surrogate.transfer.BANDWIDTH`, 0.3) was
   chosen on this benchmark in session 6 (values and figures in that module); with the earlier
   0.02 the goals were missed: regret@25 0.0209 against half of TPE's 0.0203, regret@10 0.0344.
+* The 10-trial goal (regret@10 at most random's @50, 0.0267) is missed by `warmstart`'s
+  0.0289. Levers tried in session 7 on all 91 groups (`kb_ei`, regret@10 / @25 / @50), none
+  reaching it:
+  - fewer zero-shot picks before the transfer phase (`--n-cold`): 5 gives 0.0289 / 0.0165 /
+    0.0089, 3 gives 0.0278 / 0.0165 / 0.0090, and 2, 1 or 0 give 0.0281 / 0.0165 / 0.0089 (with
+    fewer than two observations the transfer phase's weights are uniform, so its first picks
+    are the portfolio's). A 4% gain at @10 and none later: not adopted, studies keep 5.
+  - the learned recommender as the cold start (`--zero-shot-method learned`): 0.0286 / 0.0161
+    / 0.0097.
+  - weighting the stored datasets also by meta-feature similarity (a prior exp(-d/tau) on
+    auto-sklearn's L1 distance, tau 0.02 to 0.3): 0.0311 to 0.0352, worse; the observations
+    say more than the meta-features.
+  - the kernel on the summed instead of the mean squared disagreement (weights sharpen as
+    observations accumulate), widths 0.8 to 3: 0.0292 to 0.0306; divided by sqrt(n), width
+    0.7: 0.0279.
+  - rank agreement (the share of discordant pairs, as Wistuba et al.) instead of squared
+    disagreement, widths 0.05 to 0.4: 0.0295 to 0.0314.
+
+  The last three were throwaway patches of `ObservedSimilarity`, not kept.
 * GP in this 45-dimensional space often stays in one family: its trajectories (in the cache)
   sweep one family's pool, then take the nearest configuration of any family, which in the
   encoding is often the next in pool order (e.g. on `adult`); hence its regret@50 above
