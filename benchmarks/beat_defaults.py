@@ -1,0 +1,161 @@
+"""How often can five picks beat the five best library defaults? Dataset-agnostic lists, leave-one-group-out.
+
+Issue #5 asks the recommended top 5 to beat the 5 best library defaults (best of five against
+best of five) on at least 70% of new datasets. On the knowledge base the learned recommender
+does so on about half of the classification datasets (docs/benchmarks/zero-shot.md). This
+script asks whether a list chosen for that very target does better, with no meta-features at
+all: for every origin group held out in turn, three lists of five configurations are built
+greedily on the other groups and scored on the held-out datasets (every cell a lookup):
+
+* ``portfolio``: maximises the mean best-of-5 normalised score (auto-sklearn 2.0's objective,
+  what ``portfolio`` recommends).
+* ``beat_defaults``: maximises the share of training datasets on which the list's best beats
+  the five defaults' best (ties to the mean score): the win count itself, fitted.
+* ``defaults``: the five defaults themselves (a check: never a win, always a tie).
+
+A win is a best score above the defaults' best by more than 1e-12 (normalised), a tie within it.
+If the list fitted to win still wins on few held-out datasets, the ceiling is in the data (the
+defaults are strong and the scores noisy), not in the recommender's model.
+
+Reproduce (numpy only, seconds):
+
+    .venv/bin/python benchmarks/beat_defaults.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from learners.recommenders.base import KnowledgeBase, is_library_default  # noqa: E402
+from learners.recommenders.synthetic import synthetic_kb  # noqa: E402
+from metastore.kb.bundle import BUNDLED_KB  # noqa: E402
+
+DOC = ROOT / "docs" / "benchmarks" / "beat-defaults.md"
+K = 5
+TOL = 1e-12
+STRATEGIES = ("portfolio", "beat_defaults", "defaults")
+
+
+def library_defaults(kb: KnowledgeBase) -> np.ndarray:
+    """Indices of the library-default configurations in the knowledge base's pool."""
+    return np.array([j for j, (f, v, key) in enumerate(
+        zip(kb.families, kb.config_values, kb.config_keys, strict=True))
+        if is_library_default(kb.task_type, f, v, key)], dtype=np.int64)
+
+
+def greedy(norm: np.ndarray, objective: Callable[[np.ndarray], np.ndarray], k: int = K) -> list[int]:
+    """k columns chosen one at a time, each maximising ``objective(reach)`` where reach[i, j] is
+    dataset i's best-so-far if column j were added."""
+    picks: list[int] = []
+    best = np.zeros(len(norm))
+    for _ in range(k):
+        reach = np.maximum(norm, best[:, None])
+        score = objective(reach)
+        score[picks] = -np.inf
+        j = int(np.argmax(score))
+        picks.append(j)
+        best = reach[:, j]
+    return picks
+
+
+def held_out_outcomes(kb: KnowledgeBase) -> dict[str, np.ndarray]:
+    """Per strategy, rows (win, tie, gain, regret@5, in-sample win share of the list on its
+    training groups) of every held-out dataset."""
+    norm = np.nan_to_num(kb.normalised(fill=None), nan=0.0)
+    defaults = library_defaults(kb)
+    if len(defaults) == 0:
+        raise ValueError("the knowledge base holds no library-default configuration")
+    groups = np.asarray(kb.groups)
+    out: dict[str, list[tuple[float, ...]]] = {s: [] for s in STRATEGIES}
+    for group in sorted(set(kb.groups)):
+        train, test = norm[groups != group], norm[groups == group]
+        if len(train) == 0:
+            continue
+        five = defaults[np.argsort(-train[:, defaults].mean(axis=0), kind="stable")][:K]
+        base_train = train[:, five].max(axis=1)
+        lists = {
+            "portfolio": greedy(train, lambda r: r.mean(axis=0)),
+            "beat_defaults": greedy(train, lambda r, base=base_train: (
+                r > base[:, None] + TOL).mean(axis=0) + 1e-3 * r.mean(axis=0)),
+            "defaults": [int(j) for j in five],
+        }
+        base_test = test[:, five].max(axis=1)
+        for name, picks in lists.items():
+            ours = test[:, picks].max(axis=1)
+            fitted = float((train[:, picks].max(axis=1) > base_train + TOL).mean())
+            for o, b in zip(ours, base_test, strict=True):
+                out[name].append((float(o > b + TOL), float(abs(o - b) <= TOL), o - b, 1.0 - o, fitted))
+    return {s: np.array(rows, dtype=float).reshape(-1, 5) for s, rows in out.items()}
+
+
+def summarise(outcomes: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    return {s: {"datasets": len(r), "win": float(r[:, 0].mean()), "tie": float(r[:, 1].mean()),
+                "mean_gain": float(r[:, 2].mean()), "regret@5": float(r[:, 3].mean()),
+                "in_sample_win": float(r[:, 4].mean())}
+            for s, r in outcomes.items() if len(r)}
+
+
+def markdown(tables: dict[str, dict[str, dict[str, float]]]) -> str:
+    lines = ["| task type | list | held-out datasets | beats the defaults | ties | mean gain | regret@5 "
+             "| beats them on its training groups |", "|---|---|---|---|---|---|---|---|"]
+    for task_type, table in tables.items():
+        for s, row in table.items():
+            lines.append(f"| {task_type} | {s} | {row['datasets']} | {row['win']:.0%} | "
+                         f"{row['tie']:.0%} | {row['mean_gain']:+.4f} | {row['regret@5']:.4f} | "
+                         f"{row['in_sample_win']:.0%} |")
+    return "\n".join(lines)
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--kb", type=Path, default=BUNDLED_KB, help="knowledge-base file")
+    p.add_argument("--min-coverage", type=float, default=0.95)
+    p.add_argument("--synthetic", type=int, default=0, help="N datasets of a synthetic KB instead")
+    p.add_argument("--out", type=Path, default=DOC)
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    args = parse(argv)
+    if args.synthetic:
+        kbs = {"classification": synthetic_kb(args.synthetic, seed=0)}
+    else:
+        from sequential import load  # the knowledge base as the lookup benchmarks read it
+
+        kbs = dict(load(args.kb, args.min_coverage))
+    tables = {t: summarise(held_out_outcomes(kb)) for t, kb in kbs.items()}
+    table = markdown(tables)
+    print(table)
+    command = "python benchmarks/beat_defaults.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join([
+        "# Beating the five best library defaults with five picks: dataset-agnostic lists", "",
+        f"Written by `{command.strip()}` (leave-one-group-out over the knowledge base, every cell "
+        "a lookup; see the script's docstring for the lists).", "", table, "", NOTES]))
+    return tables
+
+
+NOTES = """\
+How to read it: "beats the defaults" is the share of held-out datasets where the list's best
+normalised score is above the five best defaults' best (issue #5's unseen-data goal asks for 70%
+with the learned top 5); the last column is the same share on the groups the list was fitted
+on (averaged over the held-out rounds); ties are datasets where both bests are equal (usually the same
+default in both lists). `beat_defaults` is fitted to that very count on the training groups;
+where it does no better than `portfolio` on the held-out groups, a list of five does not
+generalise a win over five strong, diverse defaults, and the learned recommender's gap to 70% on
+classification (docs/benchmarks/zero-shot.md) is not a modelling shortfall that a
+win-targeted objective would close.
+"""
+
+
+if __name__ == "__main__":
+    main()
