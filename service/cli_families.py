@@ -189,6 +189,9 @@ def create(
     embedding: Annotated[int, typer.Option(help="Embedding width (protonet).")] = 16,
     inner_lr: Annotated[float, typer.Option()] = 0.01,
     inner_steps: Annotated[int, typer.Option()] = 1,
+    multi_step_loss: Annotated[
+        bool, typer.Option(help="Meta-train on the mean query loss after each inner step (MAML++).")
+    ] = False,
     outer_lr: Annotated[float, typer.Option()] = 1e-3,
     shots: Annotated[int, typer.Option(help="Support rows per meta-training task.")] = 5,
     query: Annotated[int, typer.Option(help="Query rows per meta-training task.")] = 10,
@@ -204,7 +207,8 @@ def create(
         widths = [int(w) for w in hidden.split(",") if w.strip()]
     except ValueError as exc:
         raise CliError(f"--hidden must be comma-separated integers such as 40,40, not {hidden!r}") from exc
-    meta = {"inner_lr": inner_lr, "inner_steps": inner_steps, "outer_lr": outer_lr}
+    meta = {"inner_lr": inner_lr, "inner_steps": inner_steps, "outer_lr": outer_lr,
+            "multi_step_loss": multi_step_loss}
     meta |= {"shots": shots, "query": query, "n_way": n_way, "seed": seed}
     body = {
         "name": name,

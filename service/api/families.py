@@ -52,6 +52,12 @@ class MetaSpec(BaseModel):
 
     inner_lr: float = Field(default=0.01, gt=0, le=10)
     inner_steps: int = Field(default=1, ge=1, le=100)
+    multi_step_loss: bool = Field(
+        default=False,
+        description="Meta-train on the mean query loss after each inner step (MAML++), so the "
+        "initialisation adapts well in one step and keeps improving over more; needs inner_steps "
+        ">= 2 and maml, fomaml, metasgd or anil.",
+    )
     outer_lr: float = Field(default=1e-3, gt=0, le=10)
     shots: int = Field(default=5, ge=1, le=10_000, description="Support rows per meta-training task.")
     query: int = Field(default=10, ge=1, le=10_000, description="Query rows per meta-training task.")

@@ -44,6 +44,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "hidden": [40, 40],
     "inner_lr": 0.01,
     "inner_steps": 1,
+    "multi_step_loss": False,
     "outer_lr": 1e-3,
     "shots": 5,
     "query": 10,
@@ -104,6 +105,14 @@ def declare(
     Raises InvalidRequest (algorithm, columns), a 409 problem when the name is taken.
     """
     check_algorithm(algorithm, task_type)
+    if settings.get("multi_step_loss") and (
+        algorithm not in nets.MULTI_STEP_ALGORITHMS or int(settings.get("inner_steps", 1)) < 2
+    ):
+        raise InvalidRequest(
+            f"multi_step_loss averages the query loss after each inner step: it needs inner_steps >= 2 "
+            f"and one of {list(nets.MULTI_STEP_ALGORITHMS)}, not {algorithm!r} with inner_steps "
+            f"{settings.get('inner_steps', 1)}. Raise inner_steps or drop multi_step_loss."
+        )
     if target in features or len(set(features)) != len(features):
         raise InvalidRequest("features must be distinct column names that do not include the target.")
     new = NewFamily(name, task_type, tuple(features), target, algorithm, {**DEFAULT_SETTINGS, **settings})

@@ -27,6 +27,8 @@ from learners.meta import ANIL, MAML, MetaLearner, MetaSGD, ProtoNet, Reptile, m
 from learners.meta.protonet import PrototypeClassifier
 
 ALGORITHMS = ("maml", "fomaml", "reptile", "metasgd", "anil", "protonet")
+#: The algorithms whose meta-objective is a query loss after inner steps (``multi_step_loss``).
+MULTI_STEP_ALGORITHMS = ("maml", "fomaml", "metasgd", "anil")
 FILE_FORMAT = 1
 
 
@@ -78,12 +80,14 @@ def build_learner(algorithm: str, sizes: tuple[int, ...], settings: dict[str, An
     net = mlp(sizes, seed=int(settings["seed"]))
     common = {"inner_lr": settings["inner_lr"], "inner_steps": settings["inner_steps"], "device": "cpu"}
     outer = settings["outer_lr"]
+    # families declared before the option have no such setting: the plain objective
+    multi = {"multi_step_loss": bool(settings.get("multi_step_loss", False))}
     if algorithm in ("maml", "fomaml"):
-        return MAML(net, first_order=algorithm == "fomaml", outer_lr=outer, **common)
+        return MAML(net, first_order=algorithm == "fomaml", outer_lr=outer, **common, **multi)
     if algorithm == "metasgd":
-        return MetaSGD(net, outer_lr=outer, **common)
+        return MetaSGD(net, outer_lr=outer, **common, **multi)
     if algorithm == "anil":
-        return ANIL(net, outer_lr=outer, **common)
+        return ANIL(net, outer_lr=outer, **common, **multi)
     if algorithm == "reptile":
         return Reptile(net, outer_lr=outer, outer_optimizer="adam", **common)
     if algorithm == "protonet":

@@ -223,3 +223,16 @@ def test_long_adaptations_become_jobs(trained, env: dict) -> None:
     assert done["state"] == "succeeded", done["error"]
     model = client.get(f"/v1/models/{done['result']['model_id']}").json()
     assert model["metrics"]["steps"] == 300 and model["parent_id"] == done["result"]["init_model_id"]
+
+
+def test_the_multi_step_loss_needs_a_gradient_algorithm_and_several_steps(client: TestClient) -> None:
+    base = {"name": "m", "features": ["x"], "target": "y"}
+    for algorithm, steps in (("reptile", 5), ("maml", 1)):
+        r = client.post("/v1/families", json={**base, "algorithm": algorithm,
+                                              "meta": {"inner_steps": steps, "multi_step_loss": True}})
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert "multi_step_loss" in r.json()["detail"] and "inner_steps" in r.json()["detail"]
+    r = client.post("/v1/families", json={**base, "meta": {"inner_steps": 2, "multi_step_loss": True}})
+    assert r.status_code == 201, r.text
+    assert r.json()["settings"]["multi_step_loss"] is True

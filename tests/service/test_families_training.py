@@ -205,3 +205,13 @@ def test_every_regression_algorithm_meta_trains_adapts_and_predicts(
     pred = uc.predict(fstore, settings, out["model_id"], [{"x": r["x"]} for r in rows[5:]])
     mse = np.mean((np.array(pred) - np.array([r["y"] for r in rows[5:]])) ** 2)
     assert mse == pytest.approx(out["metrics"]["query_mse"], rel=1e-4)
+
+
+def test_a_multi_step_loss_family_builds_that_learner_and_older_settings_build_the_plain_one() -> None:
+    from service.usecases import family_nets as nets
+
+    settings = {**uc.DEFAULT_SETTINGS, "inner_steps": 2, "multi_step_loss": True}
+    assert nets.build_learner("maml", (1, 8, 1), settings).multi_step_loss is True
+    assert nets.build_learner("anil", (1, 8, 1), settings).multi_step_loss is True
+    older = {k: v for k, v in uc.DEFAULT_SETTINGS.items() if k != "multi_step_loss"}
+    assert nets.build_learner("maml", (1, 8, 1), older).multi_step_loss is False
