@@ -5,19 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import beat_defaults  # noqa: E402
 
 from learners.recommenders.synthetic import synthetic_kb  # noqa: E402
-
-
-def test_greedy_takes_the_column_that_adds_most_then_the_complement() -> None:
-    norm = np.array([[1.0, 0.0, 0.6], [0.0, 1.0, 0.6], [0.0, 0.0, 0.6]])
-    assert beat_defaults.greedy(norm, lambda r: r.mean(axis=0), k=2) == [2, 0]
 
 
 def test_the_defaults_never_beat_themselves_and_a_fitted_list_does(tmp_path: Path) -> None:
@@ -27,7 +20,8 @@ def test_the_defaults_never_beat_themselves_and_a_fitted_list_does(tmp_path: Pat
     assert table["defaults"]["datasets"] == kb.n_datasets
     # on the synthetic KB tuned configurations dominate the defaults: both lists win often
     assert table["beat_defaults"]["win"] > 0.5 and table["portfolio"]["win"] > 0.5
-    assert table["beat_defaults"]["in_sample_win"] >= table["beat_defaults"]["win"] - 0.2
+    # the list fitted to the win count wins at least as often as the portfolio where it was fitted
+    assert table["beat_defaults"]["in_sample_win"] >= table["portfolio"]["in_sample_win"]
 
 
 def test_the_report_is_written(tmp_path: Path) -> None:
