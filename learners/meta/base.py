@@ -304,7 +304,10 @@ class MetaLearner(ABC):
         """Restore everything :meth:`save` wrote; the learner must be built with the same settings."""
         self._setup()
         path = Path(path)
-        tensors, meta = ckpt.read(path, self.device_)
+        # Read on the CPU: the sampler's RNG state must stay there (a CPU generator refuses any other),
+        # and so must a non-fused Adam's step counts (PyTorch keeps them where they are loaded, and
+        # on the device each optimiser step would read them back). Everything else is copied in.
+        tensors, meta = ckpt.read(path)
         if meta["algorithm"] != type(self).__name__:
             raise ckpt.CheckpointMismatch(path, "algorithm", meta["algorithm"], type(self).__name__)
         for key, value in self._json_params().items():
@@ -314,7 +317,7 @@ class MetaLearner(ABC):
         self._restore(tensors)
         ckpt.load_optimizer(self.optimizer_, tensors, meta["param_groups"])
         best = ckpt.prefixed(tensors, "best")
-        self._best = best or None
+        self._best = {k: v.to(self.device_) for k, v in best.items()} or None
         self._generator_state = tensors.get("rng.sampler")
         self.iteration_ = meta["iteration"]
         stored_best = meta["best_val_loss"]
