@@ -74,6 +74,7 @@ from zero_shot import complete_part  # noqa: E402
 
 from learners.recommenders import KnowledgeBase, make  # noqa: E402
 from learners.recommenders.base import fingerprint  # noqa: E402
+from learners.recommenders.evaluation import expected_best_of_k  # noqa: E402
 from learners.recommenders.synthetic import synthetic_kb  # noqa: E402
 from learners.spaces import get_space  # noqa: E402
 from learners.surrogate import SpaceEncoder, config_key, meta_train_many, scale_scores, suggest  # noqa: E402
@@ -506,6 +507,13 @@ def plot(curves: dict[str, dict[tuple, np.ndarray]], methods: Sequence[str], pat
     plt.close(fig)
 
 
+def exact_random_regret(kb: KnowledgeBase, datasets: Sequence[int], k: int) -> list[float]:
+    """Random search's exact expected regret after ``k`` trials on each dataset (every k-subset
+    of the pool equally likely): the seeds' estimate without its sampling noise."""
+    norm = kb.normalised(fill=0.0)
+    return [1.0 - expected_best_of_k(norm[i], k) for i in datasets]
+
+
 def goals(table: dict[str, dict[str, float]]) -> dict[str, Any]:
     ours, tpe, rnd = table.get("warmstart"), table.get("tpe"), table.get("random")
     out: dict[str, Any] = {}
@@ -656,6 +664,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         info[task_type] = {"datasets": kb.n_datasets, "groups": len(set(kb.groups)),
                            "configurations": kb.n_configs, "metric": kb.metric,
                            "held_out": len({r.dataset for r in runs})}
+        held_out = {kb.dataset_keys.index(d) for d in {r.dataset for r in runs}}
+        info[task_type]["random_exact@50"] = exact_random_regret(kb, sorted(held_out), max(KS))
     merged = {k: v for c in all_curves.values() for k, v in c.items()}
     table = summarise(merged, args.methods)
     result = {"methods": table}
@@ -714,6 +724,29 @@ NOTES = """## How to read it
     disagreement, widths 0.05 to 0.4: 0.0295 to 0.0314.
 
   The last three were throwaway patches of `ObservedSimilarity`, not kept.
+
+  Session 8, the same protocol (a standalone loop over the same folds and portfolio cold
+  start, reproducing `kb_ei`'s 0.0289 / 0.0165 / 0.0089 exactly first), none reaching it:
+  - a two-step lookahead under the same mixture (each of the 10 best candidates by expected
+    improvement valued by its own gain plus the gain of the pick that would follow it, in each
+    of the 30 most weighted scenarios, with the weights updated by that scenario's outcome):
+    @10 0.0312. Planning further ahead trusts the mixture more than it deserves.
+  - weights from an affine fit of each stored dataset to the observations (least squares, slope
+    at least 0, the kernel on the residual) instead of min-max scaling both, widths 0.003 to
+    0.1: @10 0.0308 to 0.0338 (regression 0.0065 to 0.0080, better; classification worse).
+  - a family-diversity discount (the improvement of a family already tried n times multiplied
+    by g^n): g 0, 0.5, 0.7 gave @10 0.0365, 0.0329, 0.0304.
+  - `--n-cold 3` with widths 0.1 / 0.2: 0.0306 / 0.0323; `--n-cold 4`, width 0.2: 0.0303.
+
+  Where the gap is: random's exact expected best-of-50 (every 50-subset of the pool equally
+  likely) is 0.0250 here, below the 5-seed estimate 0.0267. Ten small classification datasets
+  (analcatdata_dmft, allrep, breast_cancer, spect, analcatdata_asbestos, allbp,
+  analcatdata_happiness, schizo, hypothyroid, bupa) carry more than the whole excess of
+  `kb_ei`'s regret@10 over it (1.11 of 0.76, summed over datasets). On them the pool's best is
+  one lucky configuration among many alike (spect: most configurations of every family score
+  0.75 to 0.8 normalised, the best 1.0), a maximum that 50 draws reach more often than 10
+  picks. The figure @10 also moves by 0.002 to 0.003 with small changes of settings, the size
+  of the gap, so a setting tuned to cross it here would be fitted to noise.
 * GP in this 45-dimensional space often stays in one family: its trajectories (in the cache)
   sweep one family's pool, then take the nearest configuration of any family, which in the
   encoding is often the next in pool order (e.g. on `adult`); hence its regret@50 above
@@ -758,6 +791,13 @@ def report(args: argparse.Namespace, command: str, table: dict, tables: dict, in
     for t, tab in tables.items():
         lines += [f"- {t} alone: " + ", ".join(f"{k} {'met' if v else 'NOT met'}"
                                                for k, v in goals(tab).items())]
+    exact = [r for d in info.values() for r in d.get("random_exact@50", [])]
+    if exact and "warmstart" in table:
+        ours, mean = table["warmstart"]["regret@10"], float(np.mean(exact))
+        lines += [f"- regret@10 <= random's exact expected regret@50 ({mean:.4f}, every 50-subset "
+                  f"of the pool equally likely; the seeds' estimate above: "
+                  f"{table.get('random', {}).get('regret@50', math.nan):.4f}): "
+                  f"{'met' if ours <= mean else 'NOT met'}"]
     lines += ["", "Seconds per run (one method, one dataset, one seed; only the runs computed by "
               "this command, not those read from the cache): "
               + (", ".join(f"{m} {s}" for m, s in per_run.items()) or "none"), "",

@@ -46,3 +46,21 @@ def test_a_rerun_resumes_from_the_cache_and_gives_the_same_table(tmp_path: Path)
                           check=True)
     assert len((tmp_path / "classification.jsonl").read_text().splitlines()) > len(lines)
     assert set(json.loads(more.stdout)["methods"]) == {"random", "tpe", "zero_shot"}
+
+
+def test_exact_random_regret_matches_sampling_and_its_limits() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import numpy as np
+    from sequential import exact_random_regret
+
+    from learners.recommenders.synthetic import synthetic_kb
+
+    kb = synthetic_kb(6, seed=1, pool_size=4)
+    norm = kb.normalised(fill=0.0)
+    rows = list(range(kb.n_datasets))
+    assert np.allclose(exact_random_regret(kb, rows, kb.n_configs), 0.0)  # the whole pool: its best
+    assert np.allclose(exact_random_regret(kb, rows, 1), 1.0 - norm.mean(axis=1))
+    rng = np.random.default_rng(0)
+    k = 5
+    draws = [1.0 - norm[0, rng.choice(kb.n_configs, k, replace=False)].max() for _ in range(20000)]
+    assert abs(exact_random_regret(kb, [0], k)[0] - float(np.mean(draws))) < 0.01
