@@ -618,6 +618,12 @@ Notes on the accuracy table:
   (`ANIL(..., cap_steps=False)` runs them); its "10 steps" cell is the 1-step model.
 - Reptile: 5 inner SGD steps (lr 0.01) on the support set, outer SGD with step 1.0 on
   theta - mean(phi). ANIL adapts only the output layer in the inner loop.
+- Device: every figure here was measured on the CPU; no GPU has been lent to this project yet.
+  A learner picks its device once (`device=None`: the GPU when one is present) and moves each
+  task batch there once. `tests/learners/meta/test_device.py` runs every algorithm's training
+  step and adaptation on PyTorch's meta device and checks that nothing else is created on, or
+  copied to or from, the CPU. `benchmarks/meta_device_check.py --device cuda` checks the same on
+  a real GPU (placement, synchronisations per iteration, peak memory); it has not run on one.
 """
 SPEED_NOTES = """\
 What is timed: one full meta-iteration (inner step(s) on the support sets, second-order
