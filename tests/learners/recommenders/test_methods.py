@@ -187,7 +187,8 @@ def test_time_safety_checks_the_cap_on_an_upper_quantile_of_each_picks_time(all_
 
 
 def test_learned_picks_are_diverse_not_the_top_k_means(big_kb):
-    rec = LearnedRecommender(**FAST_LEARNED).fit(big_kb)
+    # half the weight on the networks' scenarios (classification's default gives them 0.1)
+    rec = LearnedRecommender(**{**FAST_LEARNED, "portfolio_weight": 0.5}).fit(big_kb)
     q = query(big_kb, 4)
     mean, _ = rec.predict(q)
     picks = [r.config_index for r in rec.recommend(q, k=5, time_budget_s=1e9)]
@@ -248,6 +249,27 @@ def test_portfolio_weight_one_is_the_portfolio_and_a_sample_bounds_the_rows(kb):
     rows = sampled._portfolio_rows()
     assert rows.shape == (10, kb.n_configs) and rows is sampled._portfolio_rows()
     assert len(sampled.recommend(query(kb, 3), k=5)) == 5
+
+
+def test_portfolio_weight_defaults_by_task_type_and_is_checked(kb):
+    """Unset, the share for the stored rows is the task type's; set, it overrides; outside 0..1
+    it is refused with what to give."""
+    from learners.recommenders.learned import PORTFOLIO_WEIGHT
+    from learners.recommenders.synthetic import synthetic_kb
+
+    assert PORTFOLIO_WEIGHT["classification"] != PORTFOLIO_WEIGHT["regression"]
+    for task_type in ("classification", "regression"):
+        tkb = synthetic_kb(20, seed=1, pool_size=4, task_type=task_type)
+        unset = LearnedRecommender(**FAST_LEARNED).fit(tkb)
+        assert unset.portfolio_weight_() == PORTFOLIO_WEIGHT[task_type]
+        same = LearnedRecommender(**{**FAST_LEARNED,
+                                     "portfolio_weight": PORTFOLIO_WEIGHT[task_type]}).fit(tkb)
+        for i in (0, 5):
+            assert ([r.config_index for r in unset.recommend(query(tkb, i), k=5)]
+                    == [r.config_index for r in same.recommend(query(tkb, i), k=5)])
+    assert LearnedRecommender(**{**FAST_LEARNED, "portfolio_weight": 0.0}).fit(kb).portfolio_weight_() == 0
+    with pytest.raises(ValueError, match=r"portfolio_weight=1\.5; give a share from 0 to 1"):
+        LearnedRecommender(**{**FAST_LEARNED, "portfolio_weight": 1.5}).fit(kb)
 
 
 def test_learned_request_path_equals_the_full_network(all_fitted, kb):
