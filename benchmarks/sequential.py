@@ -664,8 +664,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         info[task_type] = {"datasets": kb.n_datasets, "groups": len(set(kb.groups)),
                            "configurations": kb.n_configs, "metric": kb.metric,
                            "held_out": len({r.dataset for r in runs})}
-        held_out = {kb.dataset_keys.index(d) for d in {r.dataset for r in runs}}
-        info[task_type]["random_exact@50"] = exact_random_regret(kb, sorted(held_out), max(KS))
+        scored = {r.dataset for r in runs}
+        held_out = [i for i, d in enumerate(kb.dataset_keys) if d in scored]
+        info[task_type]["random_exact@50"] = exact_random_regret(kb, held_out, max(KS))
     merged = {k: v for c in all_curves.values() for k, v in c.items()}
     table = summarise(merged, args.methods)
     result = {"methods": table}

@@ -13,7 +13,7 @@ import beat_defaults  # noqa: E402
 from learners.recommenders.synthetic import synthetic_kb  # noqa: E402
 
 
-def test_the_defaults_never_beat_themselves_and_a_fitted_list_does(tmp_path: Path) -> None:
+def test_the_defaults_never_beat_themselves_and_a_fitted_list_does() -> None:
     kb = synthetic_kb(40, seed=1)
     table = beat_defaults.summarise(beat_defaults.held_out_outcomes(kb))
     assert table["defaults"]["win"] == 0.0 and table["defaults"]["tie"] == 1.0
