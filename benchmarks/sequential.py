@@ -739,6 +739,12 @@ NOTES = """## How to read it
     by g^n): g 0, 0.5, 0.7 gave @10 0.0365, 0.0329, 0.0304.
   - `--n-cold 3` with widths 0.1 / 0.2: 0.0306 / 0.0323; `--n-cold 4`, width 0.2: 0.0303.
 
+  Session 9: the learned recommender as the cold start again, now that it gives the stored
+  rows 0.9 of the weight in classification (`--zero-shot-method learned --methods random kb_ei
+  zero_shot --no-cache`): its top 5 are better than the portfolio's (regret@5 0.0404 against
+  0.0490), but `kb_ei` after them reaches 0.0301 / 0.0177 / 0.0102, worse than after the
+  portfolio's five. The portfolio's five are the better probes for the transfer phase.
+
   Where the gap is: random's exact expected best-of-50 (every 50-subset of the pool equally
   likely) is 0.0250 here, below the 5-seed estimate 0.0267. Ten small classification datasets
   (analcatdata_dmft, allrep, breast_cancer, spect, analcatdata_asbestos, allbp,
