@@ -272,6 +272,37 @@ def test_portfolio_weight_defaults_by_task_type_and_is_checked(kb):
         LearnedRecommender(**{**FAST_LEARNED, "portfolio_weight": 1.5}).fit(kb)
 
 
+def test_time_safety_defaults_by_task_type_and_is_checked(kb):
+    """Unset, the caps are checked on the task type's quantile of each pick's time (regression:
+    above the median, so its top five keep within the cap on that upper estimate); set, it
+    overrides; out of range it is refused with what to give."""
+    from learners.recommenders.defaults import DefaultsRecommender
+    from learners.recommenders.learned import TIME_SAFETY
+    from learners.recommenders.synthetic import synthetic_kb
+
+    assert TIME_SAFETY["classification"] == 0.0 < TIME_SAFETY["regression"]
+    for task_type in ("classification", "regression"):
+        tkb = synthetic_kb(20, seed=1, pool_size=4, task_type=task_type)
+        tight = {**FAST_LEARNED, "default_time_factor": 0.7}  # a cap that binds
+        unset = LearnedRecommender(**tight).fit(tkb)
+        assert unset.time_safety_() == TIME_SAFETY[task_type]
+        same = LearnedRecommender(**{**tight, "time_safety": TIME_SAFETY[task_type]}).fit(tkb)
+        defaults = DefaultsRecommender().fit(tkb)
+        safety = TIME_SAFETY[task_type]
+        for i in (0, 5, 11):
+            size = {"n_rows": int(tkb.n_rows[i]), "n_features": int(tkb.n_features[i])}
+            picks = unset.recommend(query(tkb, i), k=5, **size)
+            assert [r.config_index for r in picks] == [
+                r.config_index for r in same.recommend(query(tkb, i), k=5, **size)]
+            high = sum(r.predicted_fit_time * np.exp(safety * unset.time_spread_[r.config_index])
+                       for r in picks)
+            base = sum(r.predicted_fit_time for r in defaults.recommend(query(tkb, i), k=5, **size))
+            assert high <= unset.default_time_factor * unset.time_margin * base * (1 + 1e-9)
+    assert LearnedRecommender(**{**FAST_LEARNED, "time_safety": 0.0}).fit(kb).time_safety_() == 0
+    with pytest.raises(ValueError, match=r"time_safety=-1\.0; give 0 \(the median time\) to 5"):
+        LearnedRecommender(**{**FAST_LEARNED, "time_safety": -1.0}).fit(kb)
+
+
 def test_learned_request_path_equals_the_full_network(all_fitted, kb):
     """The served path caches the configuration tower; it must score exactly as the network does."""
     rec = all_fitted["learned"]
