@@ -255,7 +255,10 @@ class RecommendationRequest(Strict):
     method: Literal["learned", "defaults", "portfolio", "knn", "flaml_style"] = "learned"
     metric: str | None = Field(default=None, max_length=32, description="Default: balanced_accuracy or r2.")
     families: list[str] | None = Field(default=None, max_length=20)
-    time_budget_s: float | None = Field(default=None, gt=0, le=1e7, description="Total fit seconds allowed.")
+    time_budget_s: float | None = Field(default=None, gt=0, le=1e7, description=(
+        "Total fit seconds allowed for the picks. Without it the learned method keeps its first five "
+        "picks within 2x the predicted fit time of the five best library defaults. In regression "
+        "either cap is checked on an upper estimate of each pick's time."))
 
 
 class SimilarDataset(BaseModel):
