@@ -376,8 +376,9 @@ def summarise(out: Outcome, ks: Sequence[int], methods: Sequence[str]) -> dict[s
         table[m]["avg_rank"] = float(np.mean(ranks[m])) if ranks[m] else math.nan
         ratio = out.time_ratio.get(m)
         table[m]["top5_time_vs_defaults"] = float(np.nanmedian(ratio)) if ratio else math.nan
-        if ratio and np.isfinite(ratio).any():  # the unseen-data time goal, on stored times
-            finite = np.asarray(ratio, float)[np.isfinite(ratio)]
+        finite = np.asarray(ratio or [], float)
+        finite = finite[np.isfinite(finite)]
+        if finite.size:  # the unseen-data time goal, on the stored times
             table[m]["top5_time_within_2x"] = float((finite <= 2.0).mean())
             table[m]["top5_time_max"] = float(finite.max())
     if "learned" in out.regrets and "defaults" in out.regrets and 5 in ks:

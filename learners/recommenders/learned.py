@@ -364,17 +364,17 @@ class LearnedRecommender(Recommender):
         return np.clip(scen, 0.0, 1.0), weights / weights.sum(), (res ** 2).mean(axis=0)
 
     def time_safety_(self) -> float:
-        """How far above each pick's median time the caps check: the parameter, else the task
-        type's default."""
-        if self.time_safety is not None:
-            return float(self.time_safety)
-        return TIME_SAFETY.get(self.kb_.task_type, DEFAULT_TIME_SAFETY)
+        """How far above each pick's median time the caps check."""
+        return self._by_task_type(self.time_safety, TIME_SAFETY, DEFAULT_TIME_SAFETY)
 
     def portfolio_weight_(self) -> float:
-        """The selection's share for the stored rows: the parameter, else the task type's default."""
-        if self.portfolio_weight is not None:
-            return float(self.portfolio_weight)
-        return PORTFOLIO_WEIGHT.get(self.kb_.task_type, DEFAULT_PORTFOLIO_WEIGHT)
+        """The selection's share for the stored rows."""
+        return self._by_task_type(self.portfolio_weight, PORTFOLIO_WEIGHT, DEFAULT_PORTFOLIO_WEIGHT)
+
+    def _by_task_type(self, value: float | None, table: Mapping[str, float], fallback: float) -> float:
+        """A parameter left to the task type: its value when given, else the knowledge base's task
+        type's entry in ``table`` (``fallback`` for a task type not in it)."""
+        return float(value) if value is not None else float(table.get(self.kb_.task_type, fallback))
 
     def _portfolio_rows(self) -> np.ndarray:
         """The stored datasets' normalised rows (a seeded sample of ``portfolio_rows`` of them
