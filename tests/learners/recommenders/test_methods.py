@@ -225,6 +225,27 @@ def test_greedy_best_of_k_with_a_baseline_prefers_what_beats_it_more_often():
                             baseline_weight=0.0)[0] == 0
 
 
+def test_greedy_best_of_k_counts_the_baseline_for_the_first_five_picks_only():
+    from learners.recommenders.learned import greedy_best_of_k
+
+    rng = np.random.default_rng(1)
+    scen = rng.random((40, 15))
+    allowed, times, caps = np.ones(15, bool), np.ones(15), np.full(15, np.inf)
+    w, baseline = np.full(40, 1 / 40), np.full(40, 0.97)  # beaten in few scenarios
+    both = greedy_best_of_k(scen, w, 10, allowed, times, caps, baseline=baseline,
+                            baseline_weight=5.0)
+    plain = greedy_best_of_k(scen, w, 10, allowed, times, caps)
+    assert both[:5] != plain[:5]  # the weight is large enough to change the first five
+    # after the fifth pick the greedy maximises the best-of-k alone, from the first five
+    best, rest = scen[:, both[:5]].max(axis=1), []
+    for _ in range(5):
+        gain = w @ np.maximum(scen, best[:, None]) + 1e-6 * (w @ scen)
+        gain[both[:5] + rest] = -np.inf
+        rest.append(int(np.argmax(gain)))
+        best = np.maximum(best, scen[:, rest[-1]])
+    assert both[5:] == rest
+
+
 def test_family_noise_spreads_the_picks_over_more_families(kb):
     plain = LearnedRecommender(**FAST_LEARNED).fit(kb)
     hedged = LearnedRecommender(**{**FAST_LEARNED, "family_noise": 0.5}).fit(kb)
