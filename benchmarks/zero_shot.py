@@ -28,7 +28,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -56,6 +56,10 @@ KS = (1, 3, 5, 10, 25)
 RANDOM_KS = (*KS, 32)
 PMLB = Path("/work/shared/data/pmlb")
 CACHE = ROOT / "var" / "recommenders"
+#: FLAML's suggestions as trained by our harness, per dataset: committed, because training them
+#: takes about an hour here and they depend on neither our recommenders nor the knowledge base,
+#: only on the dataset, FLAML's version and the protocol (both in the folder's name).
+FLAML_CACHE = ROOT / "benchmarks" / "results" / "flaml"
 DOC = ROOT / "docs" / "benchmarks" / "zero-shot.md"
 FLAML = "flaml_zero_shot"
 RANDOM = "random"
@@ -223,10 +227,20 @@ def flaml_suggestions(data: Dataset, k: int) -> list[dict]:
 
 
 def evaluate_native(data: Dataset, configs: list[dict], protocol: Protocol) -> list[dict]:
+    """FLAML's configurations (``{"class", "hyperparameters", ...}``) trained with our harness."""
+    spaces = [NativeSpace(c["class"], data.task_type) for c in configs]
+    return [{**r, "class": c["class"], "hyperparameters": c["hyperparameters"]}
+            for r, c in zip(evaluate_built(data, spaces, configs, protocol), configs, strict=True)]
+
+
+def evaluate_built(data: Dataset, spaces: Sequence[Any], configs: Sequence[Mapping[str, Any]],
+                   protocol: Protocol) -> list[dict]:
     """Our harness's splits, time limits and metrics for estimators outside our spaces.
 
-    ``learners.evaluate`` has no public hook for a foreign estimator, so this mirrors
-    ``evaluate_many`` with its private fit step; the protocol (splits, caps, limits) is the same.
+    ``spaces[k].build(configs[k], column_types, seed)`` gives the k-th estimator (and
+    ``.task_type``). ``learners.evaluate`` has no public hook for a foreign estimator, so this
+    mirrors ``evaluate_many`` with its private fit step; the protocol (splits, caps, limits) is
+    the same. Returns ``{"status", "metrics", "fit_time_s"}`` per configuration.
     """
     from learners import evaluate as ev
     from learners.isolation import run_many
@@ -235,8 +249,7 @@ def evaluate_native(data: Dataset, configs: list[dict], protocol: Protocol) -> l
     codes, n_classes = ev.prepare_target(data.y, data.task_type)
     splits = ev.make_splits(codes, data.task_type, protocol)
     fns, warm, groups = [], [], []
-    for k, config in enumerate(configs):
-        space = NativeSpace(config["class"], data.task_type)
+    for k, (space, config) in enumerate(zip(spaces, configs, strict=True)):
         fit = partial(ev._fit_once, space, config, dict(data.column_types), frame, codes)
         for seed, train, test in splits:
             fns.append(partial(fit, train, test, seed, n_classes))
@@ -247,11 +260,18 @@ def evaluate_native(data: Dataset, configs: list[dict], protocol: Protocol) -> l
     n = len(splits)
     results = []
     for k, config in enumerate(configs):
-        res = ev._aggregate(ev.EvaluationResult(config["class"], data.task_type, config, protocol.id,
-                                                "ok"), outcomes[k * n:(k + 1) * n], splits, protocol)
-        results.append({"status": res.status, "metrics": res.metrics, "fit_time_s": res.fit_time_s,
-                        "class": config["class"], "hyperparameters": config["hyperparameters"]})
+        res = ev._aggregate(ev.EvaluationResult(type(spaces[k]).__name__, data.task_type,
+                                                dict(config), protocol.id, "ok"),
+                            outcomes[k * n:(k + 1) * n], splits, protocol)
+        results.append({"status": res.status, "metrics": res.metrics, "fit_time_s": res.fit_time_s})
     return results
+
+
+def flaml_folder(root: Path) -> Path:
+    """Where FLAML's trained suggestions are kept: one folder per protocol and FLAML version."""
+    from importlib.metadata import version
+
+    return root / f"{SWEEP_PROTOCOL.id}-flaml-{version('flaml')}"
 
 
 def flaml_regrets(kb: KnowledgeBase, datasets: list[str], refs: dict[str, DatasetRef], k: int,
@@ -262,7 +282,7 @@ def flaml_regrets(kb: KnowledgeBase, datasets: list[str], refs: dict[str, Datase
     time of its top 5 over that of the 5 best defaults (``picks[dataset]['defaults']``)."""
     out, ratios = {}, {}
     for name in datasets:
-        path = cache / "flaml" / f"{name}.k{k}.json"
+        path = flaml_folder(cache) / f"{name}.k{k}.json"
         wider = sorted(path.parent.glob(f"{name}.k*.json"),
                        key=lambda p: int(p.name.rsplit(".k", 1)[1].removesuffix(".json")))
         wider = [p for p in wider if int(p.name.rsplit(".k", 1)[1].removesuffix(".json")) >= k]
@@ -513,6 +533,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--no-flaml", action="store_true", help="skip training FLAML's suggestions")
     p.add_argument("--flaml-k", type=int, default=10, help="FLAML suggestions trained per dataset")
+    p.add_argument("--flaml-cache", type=Path, default=FLAML_CACHE,
+                   help="where FLAML's trained suggestions are kept (committed: training them "
+                        "takes about an hour); a folder per protocol and FLAML version")
     p.add_argument("--unseen", type=int, default=0, help="datasets outside the KB to train on")
     p.add_argument("--unseen-max-rows", type=int, default=5000)
     p.add_argument("--unseen-root", type=Path, default=None,
@@ -557,7 +580,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         params = {"learned": args.learned_params}
         out, picks = logo(kb, args.methods, KS, args.max_groups, args.seed, params, log)
         if not args.no_flaml and not args.synthetic:
-            curves, ratios = flaml_regrets(kb, out.datasets, refs, args.flaml_k, KS, args.cache,
+            curves, ratios = flaml_regrets(kb, out.datasets, refs, args.flaml_k, KS, args.flaml_cache,
                                            log, picks)
             out.regrets[FLAML] = [curves[d] for d in out.datasets]
             out.time_ratio[FLAML] = list(ratios.values())

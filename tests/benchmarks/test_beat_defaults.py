@@ -30,3 +30,35 @@ def test_the_report_is_written(tmp_path: Path) -> None:
     text = out.read_text()
     assert "| classification | beat_defaults |" in text and "--synthetic 30" in text
     assert set(tables["classification"]) == set(beat_defaults.STRATEGIES)
+
+
+def test_balanced_defaults_weight_the_classes_of_every_family() -> None:
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
+    y = np.r_[np.zeros(50, int), np.ones(10, int)]  # imbalanced
+    for family in beat_defaults.BALANCED_FAMILIES:
+        space = beat_defaults.BalancedDefault(family)
+        assert space.config()["class_weight"] == "balanced"
+        model = space.build(space.config(), {"a": "numeric", "b": "numeric"}).fit(X, y)
+        inner = model.named_steps["model"]
+        inner = getattr(inner, "estimator_", inner)  # the wrappers resolve theirs at fit time
+        assert inner.get_params()["class_weight"] == "balanced", family
+    with pytest.raises(ValueError, match="class_weight"):
+        beat_defaults.BalancedDefault("xgboost")
+
+
+def test_extra_columns_join_the_pool_without_counting_as_defaults() -> None:
+    import numpy as np
+
+    kb = synthetic_kb(30, seed=2)
+    extra = np.max(kb.scores, axis=1, keepdims=True) + 0.01  # better than every configuration
+    wider = beat_defaults.with_extra_columns(kb, ["svm"], [{"C": 1.0, "class_weight": "balanced"}],
+                                             extra, np.ones_like(extra))
+    assert wider.n_configs == kb.n_configs + 1
+    table = beat_defaults.summarise(beat_defaults.held_out_outcomes(wider))
+    assert table["defaults"]["tie"] == 1.0  # the five defaults are still the same five
+    assert table["portfolio"]["win"] == 1.0  # the new column beats them everywhere

@@ -257,10 +257,11 @@ def test_family_noise_spreads_the_picks_over_more_families(kb):
 
 
 def test_portfolio_weight_one_is_the_portfolio_and_a_sample_bounds_the_rows(kb):
-    """All weight on the stored rows is the portfolio's objective: the same greedy picks."""
+    """All weight on the stored rows (no anchor, no beat-the-defaults term) is the portfolio's
+    objective: the same greedy picks."""
     portfolio = make("portfolio").fit(kb)
     only_rows = LearnedRecommender(**{**FAST_LEARNED, "portfolio_weight": 1.0,
-                                      "anchor_defaults": 0}).fit(kb)
+                                      "anchor_defaults": 0, "beat_defaults_weight": 0.0}).fit(kb)
     for i in (0, 7, 21):
         got = [r.config_index for r in only_rows.recommend(query(kb, i), k=6, time_budget_s=1e9)]
         want = [r.config_index for r in portfolio.recommend(query(kb, i), k=6, time_budget_s=1e9)]
