@@ -497,7 +497,8 @@ NOTES = [
     "min-max meta-features, L1, each neighbour's best), `flaml_style` (FLAML's method rebuilt on "
     "our pool: nearest task in 4 meta-features, its ranking of a greedy portfolio), `learned` "
     "(ours: a meta-trained two-tower ensemble with a ListNet loss, picks chosen for expected "
-    "best-of-k over scenarios from similar datasets, top 5 capped at 1.6x the predicted time of "
+    "best-of-k over scenarios from similar datasets, the first five with a small term for "
+    "beating the five best defaults (`BEAT_DEFAULTS_WEIGHT`), top 5 capped at 1.6x the predicted time of "
     "the 5 best defaults when no budget is given, checked in regression on an upper estimate of "
     "each pick's time: `TIME_SAFETY` in `learners/recommenders/learned.py`). All five are fitted "
     "without the held-out group. The last goal line checks the unseen-data time goal on the "
@@ -506,7 +507,10 @@ NOTES = [
     ", FLAML 2.7.0, its LightGBM / XGBoost / RandomForest / ExtraTrees portfolio) with our "
     "harness: same splits, caps, 10 s per-fit limit and preprocessing as the pool, estimators "
     "built natively (FLAML's values lie outside our spaces: thousands of trees). Only the first "
-    "`--flaml-k` suggestions are trained; its regret stays flat beyond that.",
+    "`--flaml-k` suggestions are trained; its regret stays flat beyond that. The trained "
+    "suggestions are kept in `benchmarks/results/flaml/` (a folder per protocol and FLAML "
+    "version), so a rerun trains only datasets not there; FLAML's fits run close to the 10 s "
+    "limit on the larger datasets, so its figures depend on the machine's load when trained.",
     "- The knowledge base is the shipped file `metastore/kb/data/knowledge-base.parquet` (or the "
     "`--kb` / `--sweep` named in the command) at the time of the run, read as the service reads "
     "it: only datasets with at least 95% of the pool measured take part, then the configurations "

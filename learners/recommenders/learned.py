@@ -209,8 +209,8 @@ class LearnedRecommender(Recommender):
     selection's weight given to the stored datasets' own rows (at most ``portfolio_rows`` of
     them, a seeded sample), the rest to the similar-dataset scenarios around the networks'
     prediction: 1 is the greedy portfolio's objective (under the same time caps, anchors and
-    beat-the-defaults term), so
-    the weight moves the picks between a dataset-specific and a robust dataset-agnostic list.
+    beat-the-defaults term), so the weight moves the picks between a dataset-specific and a
+    robust dataset-agnostic list.
     ``beat_defaults_weight`` adds to the selection's objective, for the first five picks (the
     list a user compares with the five defaults), that share of the scenarios in which the picks
     so far beat the five best library defaults (what a user has without us); small, it breaks
