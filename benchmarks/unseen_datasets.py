@@ -113,6 +113,20 @@ DATASETS: tuple[UnseenDataset, ...] = (
                   drop=("area",)),  # the area within the region: it names the target
     UnseenDataset("mlmRev", "Contraception", "use", C, "uses contraception, Bangladesh Fertility Survey",
                   drop=("woman",), categorical=("district",)),
+    # added in session 10, a second batch screened the same way
+    UnseenDataset("carData", "Cowles", "volunteer", C, "volunteered for psychological research"),
+    UnseenDataset("carData", "Womenlf", "partic", C,
+                  "not working, part-time or full-time: Canadian women's labour-force participation"),
+    UnseenDataset("carData", "Greene", "decision", C, "judge granted leave to appeal a refugee claim"),
+    UnseenDataset("Ecdat", "Benefits", "ui", C, "applied for unemployment insurance, McCall (1995)",
+                  categorical=("state",)),
+    UnseenDataset("AER", "GSOEP9402", "school", C,
+                  "child's secondary school track, Winkelmann and Boes's school choice"),
+    UnseenDataset("modeldata", "hpc_data", "class", C,
+                  "a computing job's run-time class (VF, F, M, L), Kuhn and Johnson ch. 17"),
+    UnseenDataset("modeldata", "ad_data", "Class", C, "cognitively impaired or control, from CSF proteins"),
+    UnseenDataset("modeldata", "cells", "class", C, "cell well or poorly segmented, Kuhn and Johnson ch. 3",
+                  drop=("case",)),  # the authors' train/test split
     # --- regression ---------------------------------------------------------------------------
     UnseenDataset("ISLR", "Hitters", "Salary", R, "1987 salary of a major-league player, ISLR ch. 6"),
     UnseenDataset("ISLR", "College", "Apps", R, "applications received, ISLR ch. 6 exercise",
@@ -144,6 +158,16 @@ DATASETS: tuple[UnseenDataset, ...] = (
     UnseenDataset("mlmRev", "Exam", "normexam", R, "normalised GCSE exam score of a London student",
                   drop=("student",), categorical=("school",)),
     UnseenDataset("modeldata", "ames", "Sale_Price", R, "sale price of a house in Ames, De Cock"),
+    # added in session 10, a second batch screened the same way
+    UnseenDataset("carData", "Ornstein", "interlocks", R,
+                  "interlocking directorates of a Canadian firm, Ornstein's count"),
+    UnseenDataset("AER", "Journals", "subs", R, "library subscriptions of an economics journal",
+                  drop=("title",)),  # the journal's name
+    UnseenDataset("AER", "PSID1982", "wage", R, "wage in the 1982 PSID cross-section, Cornwell and Rupert"),
+    UnseenDataset("modeldata", "car_prices", "Price", R, "Kelley Blue Book resale price of a 2005 GM car"),
+    UnseenDataset("wooldridge", "wage1", "wage", R, "hourly wage, 1976 CPS (Wooldridge's example 2.4)",
+                  drop=("lwage",)),  # log(wage)
+    UnseenDataset("Ecdat", "Doctor", "doctor", R, "number of doctor visits"),
 )
 
 _PMLB_DUPLICATE = "is PMLB's"
@@ -190,6 +214,8 @@ EXCLUDED: tuple[Excluded, ...] = (
     Excluded("Ecdat", "Housing", "AER::HousePrices again"),
     Excluded("Ecdat", "OFP", "AER::NMES1988 again"),
     Excluded("mosaicData", "CPS85", "AER::CPS1985 again"),
+    Excluded("Ecdat", "Wages", "the Cornwell-Rupert panel whose 1982 wave is AER::PSID1982"),
+    Excluded("AER", "DoctorVisits", "5,190 rows, above the 5,000 that the check trains"),
 )
 
 
