@@ -544,7 +544,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--unseen-max-rows", type=int, default=5000)
     p.add_argument("--unseen-root", type=Path, default=None,
                    help="folder of datasets in PMLB's layout for --unseen (default --pmlb); "
-                        "benchmarks/unseen_datasets.py --out var/unseen writes 38 the KB never saw")
+                        "benchmarks/unseen_datasets.py --out var/unseen writes 52 the KB never saw")
     p.add_argument("--synthetic", type=int, default=0, help="N datasets of a synthetic KB instead")
     p.add_argument("--learned-params", type=json.loads, default={},
                    help='JSON of LearnedRecommender parameters, e.g. \'{"anchor_defaults": 0}\'')
