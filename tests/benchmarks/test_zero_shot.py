@@ -62,3 +62,14 @@ def test_a_synthetic_run_writes_the_report_with_every_goal(tmp_path: Path) -> No
     assert len(task["goals"]) == 4
     text = out.read_text()
     assert "| learned |" in text and "within 2x" in text
+
+
+def test_flaml_regrets_come_from_the_committed_suggestions_without_training() -> None:
+    """The 15-group table's FLAML suggestions are committed; reading them must not train (no
+    dataset references are given, so a miss would fail) and scores them on the KB's scale."""
+    kb = zero_shot.kbs_from_file(zero_shot.BUNDLED_KB, {}, 0.95)["classification"]
+    curves, ratios = zero_shot.flaml_regrets(kb, ["appendicitis"], {}, 5, (1, 5),
+                                             zero_shot.FLAML_CACHE, print, {})
+    assert set(curves) == {"appendicitis"} and ratios == {}
+    regret1, regret5 = curves["appendicitis"]
+    assert 0.0 <= regret5 <= regret1 <= 1.0
