@@ -60,6 +60,8 @@ CACHE = ROOT / "var" / "recommenders"
 #: takes about an hour here and they depend on neither our recommenders nor the knowledge base,
 #: only on the dataset, FLAML's version and the protocol (both in the folder's name).
 FLAML_CACHE = ROOT / "benchmarks" / "results" / "flaml"
+#: The FLAML whose suggestions are trained and kept (constraints.txt pins FLAML==2.7.0).
+FLAML_VERSION = "2.7.0"
 DOC = ROOT / "docs" / "benchmarks" / "zero-shot.md"
 FLAML = "flaml_zero_shot"
 RANDOM = "random"
@@ -213,7 +215,14 @@ class NativeSpace:
 
 def flaml_suggestions(data: Dataset, k: int) -> list[dict]:
     """FLAML's zero-shot configurations for this dataset, best first (portfolio 'all')."""
+    from importlib.metadata import version
+
     from flaml.default import suggest_config
+
+    if version("flaml") != FLAML_VERSION:
+        raise SystemExit(f"FLAML {version('flaml')} is installed; the committed suggestions and "
+                         f"this benchmark are for {FLAML_VERSION} (constraints.txt): install it, "
+                         "or change FLAML_VERSION to train a new folder of suggestions")
 
     y = data.y if data.task_type == "classification" else data.y.astype(float)
     with warnings.catch_warnings():
@@ -268,10 +277,9 @@ def evaluate_built(data: Dataset, spaces: Sequence[Any], configs: Sequence[Mappi
 
 
 def flaml_folder(root: Path) -> Path:
-    """Where FLAML's trained suggestions are kept: one folder per protocol and FLAML version."""
-    from importlib.metadata import version
-
-    return root / f"{SWEEP_PROTOCOL.id}-flaml-{version('flaml')}"
+    """Where FLAML's trained suggestions are kept: one folder per protocol and FLAML version
+    (reading them needs no FLAML installed; training checks the version, ``flaml_suggestions``)."""
+    return root / f"{SWEEP_PROTOCOL.id}-flaml-{FLAML_VERSION}"
 
 
 def flaml_regrets(kb: KnowledgeBase, datasets: list[str], refs: dict[str, DatasetRef], k: int,
