@@ -81,6 +81,8 @@ DEFAULT_PORTFOLIO_WEIGHT = 0.5
 #: the defaults from 58% to 52% and raised regret@5/10/25 from 0.066/0.054/0.028 to
 #: 0.086/0.068/0.045; 0.25 to 0.75 left 3 or 4 over. Classification keeps 0.
 TIME_SAFETY = {"classification": 0.0, "regression": 1.0}
+#: For a task type not in ``TIME_SAFETY``.
+DEFAULT_TIME_SAFETY = 0.0
 #: ``beat_defaults_weight``: the weight of "the first five picks beat the five best defaults" in
 #: the selection's objective, against the expected best-of-k (normalised scores, 0 to 1). Chosen
 #: on benchmarks/zero_shot.py, every origin group held out in turn (session 10), by replaying
@@ -94,8 +96,6 @@ TIME_SAFETY = {"classification": 0.0, "regression": 1.0}
 #: (regression). The term counts for the first five picks only: it is the list the goal
 #: compares, and counted for all 25 (session 5's version, at 0.03) it cost regret@10.
 BEAT_DEFAULTS_WEIGHT = 0.02
-#: For a task type not in ``TIME_SAFETY``.
-DEFAULT_TIME_SAFETY = 0.0
 
 
 # --- encodings ----------------------------------------------------------------------------------

@@ -62,3 +62,11 @@ def test_extra_columns_join_the_pool_without_counting_as_defaults() -> None:
     table = beat_defaults.summarise(beat_defaults.held_out_outcomes(wider))
     assert table["defaults"]["tie"] == 1.0  # the five defaults are still the same five
     assert table["portfolio"]["win"] == 1.0  # the new column beats them everywhere
+
+
+def test_the_balanced_summary_reads_its_figures_from_the_tables() -> None:
+    pool = {"portfolio": {"win": 0.5}, "beat_defaults": {"win": 0.47}}
+    wider = {"portfolio": {"win": 0.59}, "beat_defaults": {"win": 0.62, "in_sample_win": 0.72}}
+    text = beat_defaults.balanced_summary(pool, wider)
+    assert "on 59% of" in text and "(50% from the pool alone)" in text
+    assert "on 62% (47%), 72% on its training groups" in text
