@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from sqlalchemy import inspect
+from starlette.concurrency import run_in_threadpool
 
 from metastore import schema
 from metastore.sql import SqlMetaStore
@@ -31,6 +35,9 @@ from service.schemas import COMMON_ERRORS, Problem
 from service.usecases.recommend import RecommenderRegistry
 
 log = logging.getLogger("warmstart")
+
+#: How long a stopping server waits for the studies' background surrogate warm-ups.
+SHUTDOWN_WAIT_S = 30.0
 
 DESCRIPTION = """warmstart remembers past datasets and tuned results, and turns them into advice:
 the configurations most likely to do well on a new dataset.
@@ -123,9 +130,28 @@ def create_app(settings: Settings | None = None, store: MetaStore | None = None)
             module.router, responses=COMMON_ERRORS, dependencies=[Depends(reject_unknown_query)]
         )
     _register_problem_schema(app)
+    _wait_for_warm_ups_on_shutdown(app)
     if settings.embedded_worker:
         attach_embedded_worker(app, settings, store)
     return app
+
+
+def _wait_for_warm_ups_on_shutdown(app: FastAPI) -> None:
+    """A stopping server lets the surrogates' background meta-training finish (bounded), so none
+    of it goes on using the database after the server is gone."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[Any]:
+        try:
+            async with inner(application) as state:
+                yield state
+        finally:
+            registry = getattr(application.state, "surrogates", None)
+            if registry is not None and not await run_in_threadpool(registry.wait, SHUTDOWN_WAIT_S):
+                log.warning("surrogate warm-up still running after %.0f s; stopping anyway", SHUTDOWN_WAIT_S)
+
+    app.router.lifespan_context = lifespan
 
 
 def _register_problem_schema(app: FastAPI) -> None:

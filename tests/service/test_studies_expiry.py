@@ -3,6 +3,7 @@ surrogate is given. No sleeping: a trial is aged with a real UPDATE of its `sugg
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,9 +29,10 @@ def kb(store: SqlMetaStore) -> int:
 
 
 @pytest.fixture
-def client(store: SqlMetaStore, kb: int, tmp_path: Path) -> TestClient:
+def client(store: SqlMetaStore, kb: int, tmp_path: Path) -> Iterator[TestClient]:
     settings = make_settings(tmp_path, str(store.engine.url), study_pending_timeout_s=7200)
-    return TestClient(fast_surrogates(create_app(settings, store), store))
+    with TestClient(fast_surrogates(create_app(settings, store), store)) as client:
+        yield client  # its shutdown waits for the background warm-ups
 
 
 def _post(client: TestClient, url: str, status: int = 200, **kw) -> dict:  # type: ignore[no-untyped-def]

@@ -3,6 +3,8 @@ base as a mixture proposes from the stored pool until the surrogates take over."
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,10 +27,10 @@ def kb(store: SqlMetaStore) -> list[int]:
 
 
 @pytest.fixture
-def client(store: SqlMetaStore, kb: list[int], tmp_path: Path) -> TestClient:
-    return TestClient(
-        fast_surrogates(create_app(make_settings(tmp_path, str(store.engine.url)), store), store)
-    )
+def client(store: SqlMetaStore, kb: list[int], tmp_path: Path) -> Iterator[TestClient]:
+    app = fast_surrogates(create_app(make_settings(tmp_path, str(store.engine.url)), store), store)
+    with TestClient(app) as client:  # its shutdown waits for the background warm-ups
+        yield client
 
 
 def _study(client: TestClient, dataset_id: int, **body) -> int:  # type: ignore[no-untyped-def]
@@ -154,3 +156,25 @@ def test_the_transfer_model_is_built_again_only_when_the_knowledge_changes(
     again = registry.transfer("regression", "r2")
     assert again is not built and again.version != built.version  # type: ignore[union-attr]
     assert registry.transfer("classification", "balanced_accuracy") is None  # no results: nothing to transfer
+
+
+def test_a_stopping_server_waits_for_the_surrogate_warm_up(
+    store: SqlMetaStore, kb: list[int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = fast_surrogates(create_app(make_settings(tmp_path, str(store.engine.url)), store), store)
+    registry: SurrogateRegistry = app.state.surrogates
+    release = threading.Event()
+    real_get = registry.get
+
+    def held_get(*args, **kw):  # type: ignore[no-untyped-def]
+        release.wait(20)
+        return real_get(*args, **kw)
+
+    monkeypatch.setattr(registry, "get", held_get)
+    with TestClient(app) as client:
+        _study(client, kb[-1], families=FAMILIES, n_initial=2)
+        [warming] = registry._warming
+        assert registry.wait(0.05) is False and warming.is_alive()
+        threading.Timer(0.3, release.set).start()
+    assert not warming.is_alive()  # the shutdown waited: nothing uses the database after it
+    assert registry.wait(0) is True and set(registry.cached(FAMILIES, "regression", "r2")) == set(FAMILIES)
