@@ -19,6 +19,9 @@ from learners.spaces.base import plain
 POOL_SIZE = 32
 POOL_SEED = 20240
 _MAX_DRAWS = 16
+#: Hyperparameters the Sobol design leaves at their default; the pool adds a twin of every
+#: point (the default included) with the value given here, named ``{name}-{suffix}``.
+TWINS: dict[str, tuple[Any, str]] = {"class_weight": ("balanced", "balanced")}
 
 
 @dataclass(frozen=True)
@@ -55,14 +58,17 @@ def sobol_configs(space: SearchSpace, n: int = POOL_SIZE, seed: int = POOL_SEED)
 
     The same seed gives the same list. Small discrete spaces (k-NN) map several Sobol points
     to one configuration; those repeats, and the default, are skipped in favour of later points.
+    The hyperparameters in ``TWINS`` stay at their defaults (so adding one to a space keeps its
+    other points where they were); ``pool`` adds their twins.
     """
-    hps = list(space.configspace.values())
+    hps = [hp for hp in space.configspace.values() if hp.name not in TWINS]
+    fixed = {name: hp.default_value for name, hp in space.configspace.items() if name in TWINS}
     sampler = qmc.Sobol(d=len(hps), scramble=True, seed=seed)
     seen = {_key(space.default())}
     configs: list[dict] = []
     for _ in range(_MAX_DRAWS):
         for row in sampler.random(n):
-            values = {hp.name: _value(hp, float(u)) for hp, u in zip(hps, row, strict=True)}
+            values = {hp.name: _value(hp, float(u)) for hp, u in zip(hps, row, strict=True)} | fixed
             active = deactivate_inactive_hyperparameters(values, space.configspace)
             config = space.to_dict(Configuration(space.configspace, values=dict(active)))
             if _key(config) not in seen:
@@ -78,11 +84,19 @@ def _key(config: dict) -> str:
 
 
 def pool(family: str, task_type: str, n: int = POOL_SIZE, seed: int = POOL_SEED) -> list[PoolConfig]:
-    """The default plus ``n`` Sobol configurations of one family, named ``{family}-sobol-NN``."""
+    """The default plus ``n`` Sobol configurations of one family, named ``{family}-sobol-NN``;
+    where the space has a ``TWINS`` hyperparameter, each of them again with the twin's value
+    (``lightgbm-sobol-07-balanced``: the same point with ``class_weight="balanced"``)."""
     space = get_space(family, task_type)
     width = max(2, len(str(n - 1)))
     items = [PoolConfig(f"{family}-default", family, task_type, space.version, space.default())]
     for i, values in enumerate(sobol_configs(space, n, seed)):
         name = f"{family}-sobol-{i:0{width}d}"
         items.append(PoolConfig(name, family, task_type, space.version, values))
+    for hp, (value, suffix) in TWINS.items():
+        if hp in space.configspace:
+            items += [
+                PoolConfig(f"{c.name}-{suffix}", family, task_type, space.version, {**c.values, hp: value})
+                for c in items[: n + 1]
+            ]
     return items

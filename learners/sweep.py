@@ -33,6 +33,8 @@ class Shard:
     family: str
     task_type: str
     cost: float
+    #: Only these pool configurations (by name), e.g. the ones a pool gained; None: all of them.
+    configs: tuple[str, ...] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -74,8 +76,11 @@ def run_cells(
 
 
 def run_shard(shard: Shard, protocol: Protocol) -> list[dict[str, Any]]:
-    """Run one shard's pool; the records of ``run_cells``."""
-    return run_cells(shard.dataset, pool_cells(shard.family, shard.task_type), protocol)
+    """Run one shard's pool (or its ``configs``); the records of ``run_cells``."""
+    cells = pool_cells(shard.family, shard.task_type)
+    if shard.configs is not None:
+        cells = [c for c in cells if c.name in shard.configs]
+    return run_cells(shard.dataset, cells, protocol)
 
 
 def shard_cost(n_rows: int, n_features: int, protocol: Protocol) -> float:

@@ -58,8 +58,8 @@ class SearchSpace:
         self.spec = spec
         self.family = spec.family
         self.task_type = task_type
-        self.version = spec.version
-        self.name = f"{spec.family}-{task_type}-v{spec.version}"
+        self.version = spec.version_for(task_type)
+        self.name = f"{spec.family}-{task_type}-v{self.version}"
         self.configspace = ConfigurationSpace(name=self.name)
         self.configspace.add(spec.hyperparameters(task_type))
 

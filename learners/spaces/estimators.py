@@ -68,6 +68,7 @@ class PowerFeaturesForest(_Delegating):
         bootstrap: bool = True,
         criterion: str | None = None,
         random_state: int | None = None,
+        class_weight: str | None = None,
     ) -> None:
         self.task_type = task_type
         self.kind = kind
@@ -78,6 +79,7 @@ class PowerFeaturesForest(_Delegating):
         self.bootstrap = bootstrap
         self.criterion = criterion
         self.random_state = random_state
+        self.class_weight = class_weight
 
     def _make(self, X: np.ndarray, n_rows: int) -> BaseEstimator:
         classes = {
@@ -89,6 +91,8 @@ class PowerFeaturesForest(_Delegating):
         if (self.kind, self.task_type) not in classes:
             raise ValueError(f"kind={self.kind!r}; use 'random_forest' or 'extra_trees'")
         extra = {"criterion": self.criterion} if self.criterion else {}
+        if self.task_type == "classification":
+            extra["class_weight"] = self.class_weight
         return classes[self.kind, self.task_type](
             n_estimators=self.n_estimators,
             max_features=max(1, int(X.shape[1] ** self.max_features_exponent)),
@@ -117,6 +121,7 @@ class ScaledGammaSVM(_Delegating):
         tol: float = 1e-3,
         max_iter: int = -1,
         random_state: int | None = None,
+        class_weight: str | None = None,
     ) -> None:
         self.task_type = task_type
         self.C = C
@@ -125,6 +130,7 @@ class ScaledGammaSVM(_Delegating):
         self.tol = tol
         self.max_iter = max_iter
         self.random_state = random_state
+        self.class_weight = class_weight
 
     def _make(self, X: np.ndarray, n_rows: int) -> BaseEstimator:
         var = float(X.var())
@@ -136,6 +142,7 @@ class ScaledGammaSVM(_Delegating):
                 tol=self.tol,
                 max_iter=self.max_iter,
                 random_state=self.random_state,
+                class_weight=self.class_weight,
             )
         return SVR(C=self.C, gamma=gamma, epsilon=self.epsilon, tol=self.tol, max_iter=self.max_iter)
 

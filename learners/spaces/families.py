@@ -10,7 +10,7 @@ is 0 on a log-scaled range, the range's lower bound stands for it (1e-8 or 1e-10
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import lightgbm as lgb
@@ -41,10 +41,39 @@ class FamilySpec:
     scale_target: bool
     references: str
     fixed: Mapping[str, Any]
+    #: Task types whose space moved on from ``version`` (its number there).
+    task_versions: Mapping[str, int] = field(default_factory=dict)
+
+    def version_for(self, task_type: str) -> int:
+        return self.task_versions.get(task_type, self.version)
 
 
 def _is_clf(task_type: str) -> bool:
     return task_type == "classification"
+
+
+# --- class weights (classification) -------------------------------------------------------------
+
+#: The families whose classifiers take ``class_weight``; their classification spaces have it
+#: from version 2 on. Balanced accuracy, the knowledge base's classification metric, weighs each
+#: class's recall equally, and weighting the classes is the cheapest way a model serves it.
+CLASS_WEIGHT_FAMILIES = ("lightgbm", "hist_gb", "random_forest", "extra_trees", "linear", "svm")
+#: The classification space version that added ``class_weight`` (the library default, "none",
+#: is what every configuration of the version before it meant).
+CLASS_WEIGHT_VERSION = 2
+
+
+def _class_weight() -> Categorical:
+    """Choices "none" (the library default, ``class_weight=None``) and "balanced" (each class
+    weighted by the inverse of its frequency)."""
+    return Categorical("class_weight", ["none", "balanced"], default="none")
+
+
+def _pop_class_weight(config: Config) -> tuple[dict[str, Any], str | None]:
+    """The configuration without ``class_weight``, and the estimator's value for it."""
+    params = dict(config)
+    weight = params.pop("class_weight", "none")
+    return params, None if weight == "none" else weight
 
 
 # --- gradient boosting ------------------------------------------------------------------------
@@ -60,12 +89,17 @@ def _lightgbm_hps(task_type: str) -> list[Any]:
         Float("colsample_bytree", (0.3, 1.0), default=1.0),
         Float("reg_alpha", (1e-8, 10.0), log=True, default=1e-8),
         Float("reg_lambda", (1e-8, 10.0), log=True, default=1e-8),
+        *([_class_weight()] if _is_clf(task_type) else []),
     ]
 
 
 def _lightgbm(config: Config, task_type: str, seed: int) -> BaseEstimator:
-    cls = lgb.LGBMClassifier if _is_clf(task_type) else lgb.LGBMRegressor
-    return cls(**config, subsample_freq=1, n_jobs=1, random_state=seed, verbose=-1)
+    if not _is_clf(task_type):
+        return lgb.LGBMRegressor(**config, subsample_freq=1, n_jobs=1, random_state=seed, verbose=-1)
+    params, weight = _pop_class_weight(config)
+    return lgb.LGBMClassifier(
+        **params, class_weight=weight, subsample_freq=1, n_jobs=1, random_state=seed, verbose=-1
+    )
 
 
 def _xgboost_hps(task_type: str) -> list[Any]:
@@ -94,13 +128,18 @@ def _hist_gb_hps(task_type: str) -> list[Any]:
         Integer("min_samples_leaf", (1, 200), log=True, default=20),
         Float("l2_regularization", (1e-10, 10.0), log=True, default=1e-10),
         Float("max_features", (0.1, 1.0), default=1.0),
+        *([_class_weight()] if _is_clf(task_type) else []),
     ]
 
 
 def _hist_gb(config: Config, task_type: str, seed: int) -> BaseEstimator:
-    cls = HistGradientBoostingClassifier if _is_clf(task_type) else HistGradientBoostingRegressor
     # early stopping off: 'auto' would switch it on above 10,000 rows and change the model.
-    return cls(**config, early_stopping=False, random_state=seed)
+    if not _is_clf(task_type):
+        return HistGradientBoostingRegressor(**config, early_stopping=False, random_state=seed)
+    params, weight = _pop_class_weight(config)
+    return HistGradientBoostingClassifier(
+        **params, class_weight=weight, early_stopping=False, random_state=seed
+    )
 
 
 # --- forests ------------------------------------------------------------------------------------
@@ -115,7 +154,7 @@ def _forest_hps(bootstrap_default: bool) -> HyperparameterFactory:
             Categorical("bootstrap", [True, False], default=bootstrap_default),
         ]
         if _is_clf(task_type):
-            out.append(Categorical("criterion", ["gini", "entropy"], default="gini"))
+            out += [Categorical("criterion", ["gini", "entropy"], default="gini"), _class_weight()]
         return out
 
     return hps
@@ -123,8 +162,9 @@ def _forest_hps(bootstrap_default: bool) -> HyperparameterFactory:
 
 def _forest(kind: str) -> ModelFactory:
     def make(config: Config, task_type: str, seed: int) -> BaseEstimator:
+        params, weight = _pop_class_weight(config)
         return PowerFeaturesForest(
-            task_type=task_type, kind=kind, n_estimators=100, random_state=seed, **config
+            task_type=task_type, kind=kind, n_estimators=100, random_state=seed, class_weight=weight, **params
         )
 
     return make
@@ -141,6 +181,7 @@ def _linear_hps(task_type: str) -> list[Any]:
             Float("C", (1e-4, 1e4), log=True, default=1.0),
             penalty,
             l1_ratio,
+            _class_weight(),
             EqualsCondition(l1_ratio, penalty, "elasticnet"),
         ]
     return [
@@ -152,9 +193,14 @@ def _linear_hps(task_type: str) -> list[Any]:
 def _linear(config: Config, task_type: str, seed: int) -> BaseEstimator:
     if not _is_clf(task_type):
         return ElasticNet(**config, random_state=seed)
+    _, weight = _pop_class_weight(config)
     if config.get("penalty", "l2") == "l2":
-        return LogisticRegression(C=config["C"], l1_ratio=0.0, solver="lbfgs", random_state=seed)
-    return LogisticRegression(C=config["C"], l1_ratio=config["l1_ratio"], solver="saga", random_state=seed)
+        return LogisticRegression(
+            C=config["C"], l1_ratio=0.0, solver="lbfgs", class_weight=weight, random_state=seed
+        )
+    return LogisticRegression(
+        C=config["C"], l1_ratio=config["l1_ratio"], solver="saga", class_weight=weight, random_state=seed
+    )
 
 
 def _svm_hps(task_type: str) -> list[Any]:
@@ -164,11 +210,14 @@ def _svm_hps(task_type: str) -> list[Any]:
     ]
     if not _is_clf(task_type):
         out.append(Float("epsilon", (1e-3, 1.0), log=True, default=0.1))
+    else:
+        out.append(_class_weight())
     return out
 
 
 def _svm(config: Config, task_type: str, seed: int) -> BaseEstimator:
-    return ScaledGammaSVM(task_type=task_type, random_state=seed, **config)
+    params, weight = _pop_class_weight(config)
+    return ScaledGammaSVM(task_type=task_type, random_state=seed, class_weight=weight, **params)
 
 
 def _knn_hps(task_type: str) -> list[Any]:
@@ -216,6 +265,7 @@ SPECS: dict[str, FamilySpec] = {
             False,
             f"{_HPOB}; {_PROBST} (xgboost ranges)",
             {"subsample_freq": 1, "n_jobs": 1},
+            task_versions={"classification": CLASS_WEIGHT_VERSION},
         ),
         FamilySpec(
             "xgboost",
@@ -236,6 +286,7 @@ SPECS: dict[str, FamilySpec] = {
             False,
             f"{_AUTOSKLEARN} (gradient_boosting)",
             {"early_stopping": False},
+            task_versions={"classification": CLASS_WEIGHT_VERSION},
         ),
         FamilySpec(
             "random_forest",
@@ -246,6 +297,7 @@ SPECS: dict[str, FamilySpec] = {
             False,
             f"{_AUTOSKLEARN} (max_features as exponent of d); {_PROBST}",
             {"n_estimators": 100, "n_jobs": 1},
+            task_versions={"classification": CLASS_WEIGHT_VERSION},
         ),
         FamilySpec(
             "extra_trees",
@@ -256,6 +308,7 @@ SPECS: dict[str, FamilySpec] = {
             False,
             _AUTOSKLEARN,
             {"n_estimators": 100, "n_jobs": 1},
+            task_versions={"classification": CLASS_WEIGHT_VERSION},
         ),
         FamilySpec(
             "linear",
@@ -266,6 +319,7 @@ SPECS: dict[str, FamilySpec] = {
             True,
             f"{_PROBST} (glmnet); {_AUTOSKLEARN}",
             {"solver": "lbfgs for l2, saga for elasticnet"},
+            task_versions={"classification": CLASS_WEIGHT_VERSION},
         ),
         FamilySpec(
             "svm",
@@ -276,6 +330,7 @@ SPECS: dict[str, FamilySpec] = {
             True,
             f"{_AUTOSKLEARN} (libsvm_svc C); {_PROBST}",
             {"kernel": "rbf", "gamma": "gamma_factor * 'scale'", "probability": False},
+            task_versions={"classification": CLASS_WEIGHT_VERSION},
         ),
         FamilySpec(
             "knn",

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from metastore.records import MetaFeatureVector, NewDataset, NewEvaluation
 from metastore.store import MetaStore
+from metastore.upgrades import upgrade_file_entries
 
 BUNDLED_KB = Path(__file__).parent / "data" / "knowledge-base.parquet"
 FORMAT_VERSION = 1
@@ -139,18 +140,22 @@ def read_kb(path: Path) -> KnowledgeBaseFile:
 def load_kb(store: MetaStore, path: Path = BUNDLED_KB) -> dict[str, int]:
     """Load a knowledge-base file; what is already stored is kept and not duplicated."""
     kb = read_kb(path)
+    # A file exported before a space gained a hyperparameter loads as the newer version.
+    spaces, configurations, moved = upgrade_file_entries(kb.header["spaces"], kb.header["configurations"])
     space_ids: dict[tuple[str, str, str], int] = {}
-    for s in kb.header["spaces"]:
-        stored = store.upsert_search_space(s["family"], s["task_type"], s["version"], s["definition"])
-        space_ids[(s["family"], s["task_type"], s["version"])] = stored.id
+    for s in spaces:
+        stored = store.upsert_search_space(s["family"], s["task_type"], str(s["version"]), s["definition"])
+        space_ids[(s["family"], s["task_type"], str(s["version"]))] = stored.id
     config_ids: dict[tuple[str, str, str, str], int] = {}
     by_space: dict[int, list[dict[str, Any]]] = {}
-    for c in kb.header["configurations"]:
-        by_space.setdefault(space_ids[(c["family"], c["task_type"], c["space_version"])], []).append(c)
+    for c in configurations:
+        by_space.setdefault(space_ids[(c["family"], c["task_type"], str(c["space_version"]))], []).append(c)
     for space_id, items in by_space.items():
         records = store.add_configurations(space_id, [(c["values"], c["name"]) for c in items])
         for c, r in zip(items, records, strict=True):
-            config_ids[(c["family"], c["task_type"], c["space_version"], c["hash"])] = r.id
+            config_ids[(c["family"], c["task_type"], str(c["space_version"]), c["hash"])] = r.id
+    for before, after in moved.items():
+        config_ids[before] = config_ids[after]
     dataset_ids: dict[str, tuple[int, str]] = {}
     added = 0
     for d in kb.header["datasets"]:
@@ -161,7 +166,7 @@ def load_kb(store: MetaStore, path: Path = BUNDLED_KB) -> dict[str, int]:
     new_evaluations = store.import_evaluations(evaluations)
     return {
         "datasets_added": added,
-        "configurations": len(config_ids),
+        "configurations": len(set(config_ids.values())),
         "evaluations_added": new_evaluations,
         "evaluations_in_file": len(evaluations),
     }
@@ -172,7 +177,7 @@ def _evaluations(table: pa.Table, dataset_ids, config_ids) -> list[NewEvaluation
     out = []
     for row in table.to_pylist():
         ds_id, ds_hash = dataset_ids[row["dataset"]]
-        cid = config_ids[(row["family"], row["task_type"], row["space_version"], row["config"])]
+        cid = config_ids[(row["family"], row["task_type"], str(row["space_version"]), row["config"])]
         out.append(
             NewEvaluation(
                 dataset_id=ds_id,

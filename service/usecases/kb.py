@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,16 @@ class PoolIndex:
 
     def family_ids(self, task_type: str, family: str) -> list[int]:
         return [i for (t, f, _), i in self.ids.items() if t == task_type and f == family]
+
+    def missing(
+        self, task_type: str, family: str, dataset_id: int, done: Collection[tuple[int, int]]
+    ) -> list[str]:
+        """Names of the family's pool configurations with no result on the dataset in `done`."""
+        return [
+            name
+            for (t, f, name), i in self.ids.items()
+            if t == task_type and f == family and (dataset_id, i) not in done
+        ]
 
 
 def register_pools(
@@ -205,11 +215,14 @@ def build(
             if record is None:
                 continue
             for family in families:
-                needed = pools.family_ids(task_type, family)
-                if all((record.id, cid) in done for cid in needed):
+                missing = pools.missing(task_type, family, record.id, done)
+                if not missing:
                     report.shards_skipped += 1
-                else:
-                    shards.append(Shard(ref, family, task_type, shard_cost(rows, cols, protocol)))
+                    continue
+                cost = shard_cost(rows, cols, protocol)
+                whole = len(missing) == len(pools.family_ids(task_type, family))
+                # A pool that gained configurations runs only those (the rest are stored).
+                shards.append(Shard(ref, family, task_type, cost, None if whole else tuple(missing)))
         shards.sort(key=lambda s: (s.cost, s.dataset.name, families.index(s.family)))
         futures = {client.submit(run_shard, s, protocol, pure=False): s for s in shards}
         pending: list[NewEvaluation] = []

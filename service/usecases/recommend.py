@@ -91,19 +91,25 @@ def knowledge_base_from_file(path: Path, task_type: TaskType, metric: str | None
     straight from the file: what benchmarks use to measure the shipped knowledge. Dataset keys
     are the datasets' names."""
     from metastore.kb.bundle import read_kb
+    from metastore.upgrades import upgrade_file_entries
 
     kb_file = read_kb(path)
     datasets = {d["content_hash"]: d for d in kb_file.header["datasets"] if d["task_type"] == task_type}
-    values = {(c["family"], c["space_version"], c["hash"]): c["values"]
-              for c in kb_file.header["configurations"] if c["task_type"] == task_type}
+    # as load_kb does: a file from before a space gained a hyperparameter reads as the newer version
+    header = kb_file.header
+    _, configurations, moved = upgrade_file_entries(header["spaces"], header["configurations"])
+    values = {(c["family"], str(c["space_version"]), c["hash"]): c["values"]
+              for c in configurations if c["task_type"] == task_type}
     frame = kb_file.evaluations.to_pandas()
     frame = frame[(frame["protocol"] == PROTOCOL) & frame["dataset"].isin(list(datasets))]
     if frame.empty:
         raise ValueError(f"{path} holds no {task_type} results under protocol {PROTOCOL}")
+    cells = zip(frame["family"], frame["task_type"], frame["space_version"].astype(str), frame["config"],
+                strict=True)
+    keys = [(family, version, digest) for family, _, version, digest in (moved.get(c, c) for c in cells)]
     frame = frame.assign(
-        config_name=frame["family"] + "/" + frame["config"],
-        config=[values[key] for key in zip(frame["family"], frame["space_version"], frame["config"],
-                                           strict=True)],
+        config_name=[f"{family}/{digest}" for family, _, digest in keys],
+        config=[values[key] for key in keys],
         origin_group=[datasets[h].get("origin_group") or datasets[h]["name"] for h in frame["dataset"]],
         n_rows=[int(datasets[h]["n_rows"]) for h in frame["dataset"]],
         n_features=[int(datasets[h]["n_features"]) for h in frame["dataset"]],

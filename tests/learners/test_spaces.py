@@ -15,6 +15,7 @@ from learners.spaces import (
     UnknownFamilyError,
     get_space,
 )
+from learners.spaces.families import CLASS_WEIGHT_FAMILIES, CLASS_WEIGHT_VERSION
 from tests.learners.tables import mixed_table
 
 ALL = [(f, t) for f in FAMILIES for t in TASK_TYPES]
@@ -103,7 +104,8 @@ def test_unknown_column_kind_is_rejected():
 @pytest.mark.parametrize(("family", "task_type"), ALL)
 def test_pool_has_default_and_named_sobol_points(family, task_type):
     items = pool(family, task_type)
-    assert len(items) == POOL_SIZE + 1 >= 33
+    twins = family in CLASS_WEIGHT_FAMILIES and task_type == "classification"
+    assert len(items) == (POOL_SIZE + 1) * (2 if twins else 1) >= 33
     assert items[0].name == f"{family}-default"
     assert items[0].values == get_space(family, task_type).default()
     assert [c.name for c in items[1:4]] == [f"{family}-sobol-{i:02d}" for i in range(3)]
@@ -114,6 +116,34 @@ def test_pool_has_default_and_named_sobol_points(family, task_type):
     assert len(distinct) == len(items)
 
 
+@pytest.mark.parametrize("family", CLASS_WEIGHT_FAMILIES)
+def test_class_weight_twins_repeat_every_point_with_balanced_weights(family):
+    items = pool(family, "classification")
+    plain, twins = items[: POOL_SIZE + 1], items[POOL_SIZE + 1 :]
+    assert [t.name for t in twins] == [f"{c.name}-balanced" for c in plain]
+    assert all(c.values["class_weight"] == "none" for c in plain)
+    assert [t.values for t in twins] == [{**c.values, "class_weight": "balanced"} for c in plain]
+    assert {c.space_version for c in items} == {CLASS_WEIGHT_VERSION}
+    # The Sobol design leaves class_weight out: the unweighted points are those of version 1,
+    # the regression pool's shared hyperparameters included.
+    without = [{k: v for k, v in c.values.items() if k != "class_weight"} for c in plain]
+    assert without[0] == {
+        k: v for k, v in get_space(family, "classification").default().items() if k != "class_weight"
+    }
+    assert pool(family, "regression")[0].space_version == 1
+
+
+@pytest.mark.parametrize("family", CLASS_WEIGHT_FAMILIES)
+def test_class_weight_reaches_the_estimator(family):
+    X, y, types = mixed_table("classification")
+    space = get_space(family, "classification")
+    for weight, expected in (("none", None), ("balanced", "balanced")):
+        model = space.build({**space.default(), "class_weight": weight}, types).fit(X, y)
+        inner = model.named_steps["model"]
+        inner = getattr(inner, "estimator_", inner)  # the wrappers build theirs at fit time
+        assert inner.get_params()["class_weight"] == expected
+
+
 def test_pool_is_identical_across_calls_and_changes_with_seed():
     space = get_space("xgboost", "classification")
     assert sobol_configs(space) == sobol_configs(space)
@@ -122,7 +152,7 @@ def test_pool_is_identical_across_calls_and_changes_with_seed():
 
 
 def test_pool_covers_log_ranges_on_both_sides_of_the_midpoint():
-    values = [c.values["C"] for c in pool("svm", "classification")[1:]]
+    values = [c.values["C"] for c in pool("svm", "classification")[1 : POOL_SIZE + 1]]
     # C is log-uniform on [2^-5, 2^15]; the geometric midpoint is 2^5 = 32
     below = sum(v < 32 for v in values)
     assert 12 <= below <= 20

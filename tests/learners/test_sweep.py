@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from learners.datasets import DatasetRef, load_sklearn
 from learners.evaluate import Cell, Protocol
+from learners.pools import pool
 from learners.spaces import FAMILIES
 from learners.sweep import plan, read_shards, run_cells, run_shard
 
@@ -95,7 +97,17 @@ def test_run_shard_inside_a_daemonic_dask_worker_process():
         distributed.Client(cluster) as client,
     ):
         records = client.submit(run_shard, shard, PROTOCOL).result(timeout=120)
-    assert len(records) == 33
+    assert len(records) == len(pool("linear", "classification")) == 66
+    assert {r["status"] for r in records} == {"ok"}
+
+
+def test_a_shard_limited_to_some_configurations_runs_only_those():
+    rows = [(DatasetRef("sklearn_iris", "sklearn"), "classification", 150, 4)]
+    (shard,) = plan(rows, PROTOCOL, families=["linear"])
+    some = ("linear-default-balanced", "linear-sobol-03-balanced")
+    records = run_shard(dataclasses.replace(shard, configs=some), PROTOCOL)
+    assert [r["config_name"] for r in records] == list(some)
+    assert [r["config"]["class_weight"] for r in records] == ["balanced", "balanced"]
     assert {r["status"] for r in records} == {"ok"}
 
 
