@@ -21,26 +21,16 @@ Reproduce (numpy only, seconds):
 
     .venv/bin/python benchmarks/beat_defaults.py
 
-``--balanced`` asks what lies outside the pool. The classification metric is balanced accuracy,
-and no configuration in the pool weights the classes; the library defaults of the six families
-that take a ``class_weight`` (LightGBM, HistGradientBoosting, both forests, logistic
-regression, SVC; not XGBoost, k-NN or the MLP) are trained with ``class_weight="balanced"`` on
-every classification dataset of the knowledge base (our harness and protocol; results cached,
-and committed, in ``benchmarks/results/balanced_defaults/``; about 6 minutes here when not
-cached), added to the pool as six more columns, and the same lists are built again: how often
-each beats its own unweighted default, and whether lists that may use them beat the five
-defaults more often on held-out groups.
-
-    .venv/bin/python benchmarks/beat_defaults.py --balanced
+The classification pools of the six families that take ``class_weight`` hold a class-weighted
+twin of every point (space version 2); the same lists are also built on the knowledge base without
+those twins (the pool before them), side by side in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +45,9 @@ from learners.recommenders.defaults import DefaultsRecommender  # noqa: E402
 from learners.recommenders.learned import greedy_best_of_k  # noqa: E402
 from learners.recommenders.portfolio import greedy_portfolio  # noqa: E402
 from learners.recommenders.synthetic import synthetic_kb  # noqa: E402
-from learners.spaces.estimators import PowerFeaturesForest, ScaledGammaSVM  # noqa: E402
 from metastore.kb.bundle import BUNDLED_KB  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks" / "beat-defaults.md"
-BALANCED_CACHE = ROOT / "benchmarks" / "results" / "balanced_defaults"
-#: The families whose estimators take ``class_weight`` (classification).
-BALANCED_FAMILIES = ("lightgbm", "hist_gb", "random_forest", "extra_trees", "linear", "svm")
 K = 5
 TOL = 1e-9  # as greedy_best_of_k counts a win
 #: Weight of the share of training datasets beaten against the mean best-of-K in the objective.
@@ -101,109 +87,14 @@ def held_out_outcomes(kb: KnowledgeBase) -> dict[str, np.ndarray]:
     return {s: np.array(rows, dtype=float).reshape(-1, 5) for s, rows in out.items()}
 
 
-class BalancedDefault:
-    """A family's library default for classification with ``class_weight="balanced"``: a space
-    stand-in with ``build`` and ``task_type``, as ``zero_shot.evaluate_built`` takes it."""
-
-    task_type = "classification"
-
-    def __init__(self, family: str) -> None:
-        from learners.spaces import get_space
-
-        if family not in BALANCED_FAMILIES:
-            raise ValueError(f"{family} takes no class_weight; choose from {BALANCED_FAMILIES}")
-        self.family = family
-        self.space = get_space(family, "classification")
-
-    def config(self) -> dict[str, Any]:
-        return {**self.space.default(), "class_weight": "balanced"}
-
-    def build(self, config: dict[str, Any], column_types: dict[str, str], seed: int = 0) -> Any:
-        plain = {k: v for k, v in config.items() if k != "class_weight"}
-        pipe = self.space.build(plain, column_types, seed)
-        model = pipe.named_steps["model"]
-        wrapped = {PowerFeaturesForest: _BalancedForest, ScaledGammaSVM: _BalancedSVM}
-        if type(model) in wrapped:  # estimators resolved at fit time: weight the inner one
-            return pipe.set_params(model=wrapped[type(model)](**model.get_params()))
-        return pipe.set_params(model__class_weight="balanced")
+def is_twin(values: dict[str, Any]) -> bool:
+    """A class-weighted twin of a pool point (``class_weight="balanced"``)."""
+    return values.get("class_weight") == "balanced"
 
 
-class _BalancedForest(PowerFeaturesForest):
-    """The forest wrapper with the inner estimator class-weighted."""
-
-    def _make(self, X: np.ndarray, n_rows: int) -> Any:
-        return super()._make(X, n_rows).set_params(class_weight="balanced")
-
-
-class _BalancedSVM(ScaledGammaSVM):
-    """The SVC wrapper with the inner estimator class-weighted."""
-
-    def _make(self, X: np.ndarray, n_rows: int) -> Any:
-        return super()._make(X, n_rows).set_params(class_weight="balanced")
-
-
-def balanced_results(kb: KnowledgeBase, cache: Path, log: Any = None) -> dict[str, list[dict]]:
-    """Per dataset, the six balanced defaults trained with our harness (cached per dataset)."""
-    from zero_shot import PMLB, evaluate_built
-
-    from learners.datasets import catalog
-    from learners.evaluate import SWEEP_PROTOCOL
-
-    log = log or partial(print, file=sys.stderr, flush=True)
-    folder = cache / SWEEP_PROTOCOL.id
-    refs = None
-    out = {}
-    for name in kb.dataset_keys:
-        path = folder / f"{name}.json"
-        if not path.exists():
-            refs = refs or {r.name: r for r, *_ in catalog(PMLB)}
-            spaces = [BalancedDefault(f) for f in BALANCED_FAMILIES]
-            results = evaluate_built(refs[name].load(), spaces, [b.config() for b in spaces],
-                                     SWEEP_PROTOCOL)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps([{**r, "family": f} for r, f in
-                                        zip(results, BALANCED_FAMILIES, strict=True)], indent=1))
-            log(f"  balanced defaults trained on {name}")
-        out[name] = json.loads(path.read_text())
-    return out
-
-
-def with_extra_columns(kb: KnowledgeBase, families: Sequence[str], values: Sequence[dict],
-                       scores: np.ndarray, times: np.ndarray) -> KnowledgeBase:
-    """The knowledge base with more configurations (``scores``/``times``: [datasets, extra]),
-    keyed ``{family}-extra-{i}``: never a library default's key, so the five defaults stay."""
-    keys = [f"{f}-extra-{i}" for i, f in enumerate(families)]
-    return KnowledgeBase(
-        kb.task_type, kb.dataset_keys, kb.groups, kb.metafeature_names, kb.metafeatures,
-        kb.n_rows, kb.n_features, [*kb.config_keys, *keys], [*kb.families, *families],
-        [*kb.config_values, *values], np.column_stack([kb.scores, scores]),
-        np.column_stack([kb.fit_times, times]), kb.metric, kb.higher_is_better)
-
-
-def balanced_section(kb: KnowledgeBase, results: dict[str, list[dict]]) -> tuple[str, dict]:
-    """Markdown and figures: each balanced default against its own default, and the lists
-    built again on the pool plus the six balanced defaults."""
-    from learners.recommenders.base import is_library_default
-
-    scores = np.array([[r["metrics"].get(kb.metric, np.nan) if r["status"] == "ok" else np.nan
-                        for r in results[name]] for name in kb.dataset_keys])
-    times = np.array([[r["fit_time_s"] if r["status"] == "ok" else np.nan
-                       for r in results[name]] for name in kb.dataset_keys])
-    own = {f: j for j, f in enumerate(kb.families)
-           if is_library_default(kb.task_type, f, kb.config_values[j], kb.config_keys[j])}
-    lines = ["| family | balanced default beats the unweighted default | mean gain (raw "
-             f"{kb.metric}) | failed |", "|---|---|---|---|"]
-    per_family = {}
-    for c, family in enumerate(BALANCED_FAMILIES):
-        diff = scores[:, c] - kb.scores[:, own[family]]
-        ok = np.isfinite(diff)
-        per_family[family] = float((diff[ok] > 1e-12).mean())
-        lines.append(f"| {family} | {per_family[family]:.0%} | {np.mean(diff[ok]):+.4f} | "
-                     f"{int((~ok).sum())} |")
-    values = [BalancedDefault(f).config() for f in BALANCED_FAMILIES]
-    wider = with_extra_columns(kb, BALANCED_FAMILIES, values, scores, times)
-    table = summarise(held_out_outcomes(wider))
-    return "\n".join(lines), {"per_family": per_family, "table": table}
+def without_twins(kb: KnowledgeBase) -> KnowledgeBase:
+    """The knowledge base as it was before the pools had class-weighted twins."""
+    return kb.with_configs([j for j, v in enumerate(kb.config_values) if not is_twin(v)])
 
 
 def summarise(outcomes: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
@@ -230,10 +121,6 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--min-coverage", type=float, default=0.95)
     p.add_argument("--synthetic", type=int, default=0, help="N datasets of a synthetic KB instead")
     p.add_argument("--out", type=Path, default=DOC)
-    p.add_argument("--balanced", action="store_true",
-                   help="also train the six class-weighted defaults and build the lists again "
-                        "with them in the pool (classification)")
-    p.add_argument("--balanced-cache", type=Path, default=BALANCED_CACHE)
     return p.parse_args(argv)
 
 
@@ -245,25 +132,21 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, flo
         from sequential import load  # the knowledge base as the lookup benchmarks read it
 
         kbs = dict(load(args.kb, args.min_coverage))
-    tables = {t: summarise(held_out_outcomes(kb)) for t, kb in kbs.items()}
+    tables = {}
+    for task_type, kb in kbs.items():
+        tables[task_type] = summarise(held_out_outcomes(kb))
+        if any(is_twin(v) for v in kb.config_values):  # side by side: the pool before the twins
+            tables[f"{task_type}, without the class-weighted twins"] = summarise(
+                held_out_outcomes(without_twins(kb)))
     table = markdown(tables)
     print(table)
-    extra: list[str] = []
-    if args.balanced and "classification" in kbs and not args.synthetic:
-        kb = kbs["classification"]
-        own, found = balanced_section(kb, balanced_results(kb, args.balanced_cache))
-        tables["classification + balanced defaults"] = found["table"]
-        wider = markdown({"classification, pool + 6 balanced defaults": found["table"]})
-        print(f"\n{own}\n\n{wider}")
-        extra = ["## Outside the pool: class-weighted defaults (`--balanced`)", "", own, "",
-                 wider, "", BALANCED_NOTES,
-                 balanced_summary(tables["classification"], found["table"]), ""]
     command = "python benchmarks/beat_defaults.py " + " ".join(sys.argv[1:] if argv is None else argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join([
         "# Beating the five best library defaults with five picks: dataset-agnostic lists", "",
         f"Written by `{command.strip()}` (leave-one-group-out over the knowledge base, every cell "
-        "a lookup; see the script's docstring for the lists).", "", table, "", NOTES, *extra]))
+        "a lookup; see the script's docstring for the lists).", "", table, "", NOTES,
+        twins_summary(tables), ""]))
     return tables
 
 
@@ -276,32 +159,27 @@ default in both lists). `beat_defaults` is fitted to that very count on the trai
 where it does no better than `portfolio` on the held-out groups, a list of five fitted to the
 win count alone does not generalise a win over five strong, diverse defaults. The learned
 recommender uses the count differently: as a small term beside the expected best-of-k, for its
-first five picks only (`BEAT_DEFAULTS_WEIGHT` in `learners/recommenders/learned.py`), where it
-breaks near-ties towards picks that beat the defaults rather than match them; that raised its
-wins on held-out groups from 50% to 58% in classification and from 59% to 69% in regression
-(docs/benchmarks/zero-shot.md), still short of 70% in classification.
-"""
+first five picks only (`BEAT_DEFAULTS_WEIGHT` in `learners/recommenders/learned.py`; its wins
+are in docs/benchmarks/zero-shot.md).
 
-BALANCED_NOTES = """\
-The first table compares each family's library default trained with `class_weight="balanced"`
-with the same default unweighted (the pool's column), on every classification dataset; the
-second builds the lists of the first section again, held out by group, from the pool plus
-those six columns (the five defaults they must beat are unchanged: the balanced ones are not
-library defaults; regret@5 is normalised over the wider pool, so it does not compare with the
-first section's). Balanced accuracy rewards each class's recall equally, and no configuration
-in the pool weights the classes, so this measures a lever outside the recommender: a wider
-pool (a `class_weight` hyperparameter in the classification spaces, which changes their pools
-and needs a new sweep of those six families).
+The rows "without the class-weighted twins" build the same lists on the same file with the
+`-balanced` configurations left out: the pool as it was before the classification spaces of
+six families gained `class_weight` (space version 2). The metric is balanced accuracy, which
+weighs every class's recall equally; regret@5 is normalised over each row's own pool.
 """
 
 
-def balanced_summary(pool: dict[str, dict[str, float]], wider: dict[str, dict[str, float]]) -> str:
-    """One sentence: the lists' held-out wins with the six columns against the pool alone."""
-    return (f"With the six columns the portfolio's five beat the defaults on "
-            f"{wider['portfolio']['win']:.0%} of the held-out classification datasets "
-            f"({pool['portfolio']['win']:.0%} from the pool alone) and the list fitted to the win "
-            f"count on {wider['beat_defaults']['win']:.0%} ({pool['beat_defaults']['win']:.0%}), "
-            f"{wider['beat_defaults']['in_sample_win']:.0%} on its training groups.")
+def twins_summary(tables: dict[str, dict[str, dict[str, float]]]) -> str:
+    """One sentence: the lists' held-out wins with the twins against without them."""
+    key = "classification, without the class-weighted twins"
+    if key not in tables:
+        return ""
+    now, before = tables["classification"], tables[key]
+    return (f"With the twins the portfolio's five beat the defaults on {now['portfolio']['win']:.0%} "
+            f"of the held-out classification datasets ({before['portfolio']['win']:.0%} without "
+            f"them) and the list fitted to the win count on {now['beat_defaults']['win']:.0%} "
+            f"({before['beat_defaults']['win']:.0%}), {now['beat_defaults']['in_sample_win']:.0%} "
+            f"on its training groups ({before['beat_defaults']['in_sample_win']:.0%}).")
 
 
 if __name__ == "__main__":

@@ -94,6 +94,16 @@ class KnowledgeBase:
             self.higher_is_better,
         )
 
+    def with_configs(self, config_idx: Sequence[int] | np.ndarray) -> KnowledgeBase:
+        """The same datasets with only the configurations at ``config_idx`` (in that order)."""
+        idx = np.asarray(config_idx, dtype=int)
+        return KnowledgeBase(
+            self.task_type, list(self.dataset_keys), list(self.groups), list(self.metafeature_names),
+            self.metafeatures, self.n_rows, self.n_features, [self.config_keys[j] for j in idx],
+            [self.families[j] for j in idx], [self.config_values[j] for j in idx],
+            self.scores[:, idx], self.fit_times[:, idx], self.metric, self.higher_is_better,
+        )
+
     def normalised(self, fill: float | None = 0.0) -> np.ndarray:
         """Scores min-max scaled per dataset: 1 is the best of the pool there, 0 the worst.
 

@@ -29,9 +29,12 @@ def synthetic_kb(
     configuration. Consecutive ``group_size`` datasets share an origin group.
     """
     rng = np.random.default_rng(seed)
-    configs = [c for f in families for c in pool(f, task_type, n=pool_size)]
+    # The pools as they were before class_weight (no twins, no class_weight key), so this
+    # stand-in, and what was measured on it, stays the same.
+    configs = [c for f in families for c in pool(f, task_type, n=pool_size)[: pool_size + 1]]
+    values = [{k: v for k, v in c.values.items() if k != "class_weight"} for c in configs]
     fams = [c.family for c in configs]
-    enc, _ = config_encoding(fams, [c.values for c in configs])
+    enc, _ = config_encoding(fams, values)
     fixed = np.random.default_rng(12345)  # the same map for every seed: seeds vary datasets
     v = np.tanh(enc @ fixed.normal(0, 1.0, (enc.shape[1], LATENT)))
     fam_w = fixed.normal(0, 1.0, (len(families), LATENT))
@@ -46,7 +49,7 @@ def synthetic_kb(
     keys = [f"synthetic_{seed}_{i:03d}" for i in range(n_datasets)]
     groups = [f"group_{seed}_{i // group_size:03d}" for i in range(n_datasets)]
     return KnowledgeBase(task_type, keys, groups, names, mf, rows, cols,
-                         [c.name for c in configs], fams, [dict(c.values) for c in configs],
+                         [c.name for c in configs], fams, values,
                          scores, times, "accuracy" if task_type == "classification" else "r2",
                          True)
 

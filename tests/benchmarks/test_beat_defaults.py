@@ -10,6 +10,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import beat_defaults  # noqa: E402
 
+from learners.recommenders.base import KnowledgeBase  # noqa: E402
 from learners.recommenders.synthetic import synthetic_kb  # noqa: E402
 
 
@@ -32,41 +33,22 @@ def test_the_report_is_written(tmp_path: Path) -> None:
     assert set(tables["classification"]) == set(beat_defaults.STRATEGIES)
 
 
-def test_balanced_defaults_weight_the_classes_of_every_family() -> None:
-    import numpy as np
-    import pandas as pd
-    import pytest
-
-    rng = np.random.default_rng(0)
-    X = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
-    y = np.r_[np.zeros(50, int), np.ones(10, int)]  # imbalanced
-    for family in beat_defaults.BALANCED_FAMILIES:
-        space = beat_defaults.BalancedDefault(family)
-        assert space.config()["class_weight"] == "balanced"
-        model = space.build(space.config(), {"a": "numeric", "b": "numeric"}).fit(X, y)
-        inner = model.named_steps["model"]
-        inner = getattr(inner, "estimator_", inner)  # the wrappers resolve theirs at fit time
-        assert inner.get_params()["class_weight"] == "balanced", family
-    with pytest.raises(ValueError, match="class_weight"):
-        beat_defaults.BalancedDefault("xgboost")
-
-
-def test_extra_columns_join_the_pool_without_counting_as_defaults() -> None:
+def test_the_twins_are_compared_with_the_pool_before_them(tmp_path: Path) -> None:
     import numpy as np
 
     kb = synthetic_kb(30, seed=2)
-    extra = np.max(kb.scores, axis=1, keepdims=True) + 0.01  # better than every configuration
-    wider = beat_defaults.with_extra_columns(kb, ["svm"], [{"C": 1.0, "class_weight": "balanced"}],
-                                             extra, np.ones_like(extra))
-    assert wider.n_configs == kb.n_configs + 1
-    table = beat_defaults.summarise(beat_defaults.held_out_outcomes(wider))
-    assert table["defaults"]["tie"] == 1.0  # the five defaults are still the same five
-    assert table["portfolio"]["win"] == 1.0  # the new column beats them everywhere
-
-
-def test_the_balanced_summary_reads_its_figures_from_the_tables() -> None:
-    pool = {"portfolio": {"win": 0.5}, "beat_defaults": {"win": 0.47}}
-    wider = {"portfolio": {"win": 0.59}, "beat_defaults": {"win": 0.62, "in_sample_win": 0.72}}
-    text = beat_defaults.balanced_summary(pool, wider)
-    assert "on 59% of" in text and "(50% from the pool alone)" in text
-    assert "on 62% (47%), 72% on its training groups" in text
+    better = np.max(kb.scores, axis=1, keepdims=True) + 0.01  # beats every configuration
+    wider = KnowledgeBase(
+        kb.task_type, kb.dataset_keys, kb.groups, kb.metafeature_names, kb.metafeatures,
+        kb.n_rows, kb.n_features, [*kb.config_keys, "svm-sobol-00-balanced"], [*kb.families, "svm"],
+        [*kb.config_values, {"C": 1.0, "class_weight": "balanced"}],
+        np.column_stack([kb.scores, better]), np.column_stack([kb.fit_times, np.ones_like(better)]),
+        kb.metric, kb.higher_is_better)
+    assert beat_defaults.without_twins(wider).config_keys == kb.config_keys
+    now = beat_defaults.summarise(beat_defaults.held_out_outcomes(wider))
+    before = beat_defaults.summarise(beat_defaults.held_out_outcomes(kb))
+    assert now["defaults"]["tie"] == 1.0  # the five defaults are the same five
+    assert now["portfolio"]["win"] == 1.0 > before["portfolio"]["win"]
+    text = beat_defaults.twins_summary({"classification": now,
+                                        "classification, without the class-weighted twins": before})
+    assert f"on 100% of the held-out classification datasets ({before['portfolio']['win']:.0%} " in text
