@@ -32,13 +32,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from zero_shot import is_twin, without_twins  # noqa: E402
 
 from learners.recommenders.base import KnowledgeBase  # noqa: E402
 from learners.recommenders.defaults import DefaultsRecommender  # noqa: E402
@@ -85,16 +86,6 @@ def held_out_outcomes(kb: KnowledgeBase) -> dict[str, np.ndarray]:
             for o, b in zip(ours, base_test, strict=True):
                 out[name].append((float(o > b + TOL), float(abs(o - b) <= TOL), o - b, 1.0 - o, fitted))
     return {s: np.array(rows, dtype=float).reshape(-1, 5) for s, rows in out.items()}
-
-
-def is_twin(values: dict[str, Any]) -> bool:
-    """A class-weighted twin of a pool point (``class_weight="balanced"``)."""
-    return values.get("class_weight") == "balanced"
-
-
-def without_twins(kb: KnowledgeBase) -> KnowledgeBase:
-    """The knowledge base as it was before the pools had class-weighted twins."""
-    return kb.with_configs([j for j, v in enumerate(kb.config_values) if not is_twin(v)])
 
 
 def summarise(outcomes: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:

@@ -114,6 +114,16 @@ def kbs_from_file(path: Path, metric: dict[str, str | None],
     return kbs
 
 
+def is_twin(values: Mapping[str, Any]) -> bool:
+    """A class-weighted twin of a pool point (``class_weight="balanced"``)."""
+    return values.get("class_weight") == "balanced"
+
+
+def without_twins(kb: KnowledgeBase) -> KnowledgeBase:
+    """The knowledge base as it was before the pools had class-weighted twins."""
+    return kb.with_configs([j for j, v in enumerate(kb.config_values) if not is_twin(v)])
+
+
 def complete_part(kb: KnowledgeBase, min_coverage: float, pool_size: int) -> KnowledgeBase:
     """Datasets with at least ``min_coverage`` of the ``pool_size`` configurations measured, then
     the configurations measured on all of those (a running sweep leaves holes, not failures)."""
@@ -554,6 +564,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="folder of datasets in PMLB's layout for --unseen (default --pmlb); "
                         "benchmarks/unseen_datasets.py --out var/unseen writes 52 the KB never saw")
     p.add_argument("--synthetic", type=int, default=0, help="N datasets of a synthetic KB instead")
+    p.add_argument("--without-twins", action="store_true",
+                   help="leave the class-weighted twins (class_weight='balanced') out of the pool: "
+                        "the knowledge base as it was before space version 2 (regrets are then "
+                        "normalised over that smaller pool)")
     p.add_argument("--learned-params", type=json.loads, default={},
                    help='JSON of LearnedRecommender parameters, e.g. \'{"anchor_defaults": 0}\'')
     p.add_argument("--seed", type=int, default=0)
@@ -579,6 +593,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             kbs = kbs_from_file(args.kb, metric, args.min_coverage)
     if args.task_type != "both":
         kbs = {t: kb for t, kb in kbs.items() if t == args.task_type}
+    if args.without_twins:
+        kbs = {t: without_twins(kb) for t, kb in kbs.items()}
     refs = {r.name: r for r, *_ in catalog(args.pmlb)} if not args.synthetic else {}
     result: dict[str, Any] = {"command": command, "tasks": {}}
     tables, outcomes = {}, {}
