@@ -29,12 +29,13 @@ def synthetic_kb(
     configuration. Consecutive ``group_size`` datasets share an origin group.
     """
     rng = np.random.default_rng(seed)
-    # The pools as they were before class_weight (no twins, no class_weight key), so this
-    # stand-in, and what was measured on it, stays the same.
+    # The pools without the class-weighted twins, and scores drawn from the other
+    # hyperparameters (as before class_weight), so this stand-in and what was measured on it
+    # stay the same; the values are the current spaces' (class_weight "none").
     configs = [c for f in families for c in pool(f, task_type, n=pool_size)[: pool_size + 1]]
-    values = [{k: v for k, v in c.values.items() if k != "class_weight"} for c in configs]
+    values = [dict(c.values) for c in configs]
     fams = [c.family for c in configs]
-    enc, _ = config_encoding(fams, values)
+    enc, _ = config_encoding(fams, [{k: v for k, v in c.items() if k != "class_weight"} for c in values])
     fixed = np.random.default_rng(12345)  # the same map for every seed: seeds vary datasets
     v = np.tanh(enc @ fixed.normal(0, 1.0, (enc.shape[1], LATENT)))
     fam_w = fixed.normal(0, 1.0, (len(families), LATENT))
