@@ -83,18 +83,22 @@ def _v2_definition(definition: dict[str, Any], family: str) -> dict[str, Any]:
     return out
 
 
+def _class_weight_spaces(conn: Connection, version: str) -> list[Any]:
+    """The stored classification spaces of the class-weight families at `version`."""
+    return conn.execute(
+        sa.select(_spaces).where(
+            _spaces.c.family.in_(CLASS_WEIGHT_FAMILIES),
+            _spaces.c.task_type == "classification",
+            _spaces.c.version == version,
+        )
+    ).all()
+
+
 def upgrade_class_weight(conn: Connection) -> int:
     """Move every version-1 classification space of the class-weight families to version 2
     (merging into a version 2 already there); returns how many configurations moved."""
     moved = 0
-    rows = conn.execute(
-        sa.select(_spaces).where(
-            _spaces.c.family.in_(CLASS_WEIGHT_FAMILIES),
-            _spaces.c.task_type == "classification",
-            _spaces.c.version == "1",
-        )
-    ).all()
-    for space in rows:
+    for space in _class_weight_spaces(conn, "1"):
         target = conn.execute(
             sa.select(_spaces.c.id).where(
                 _spaces.c.family == space.family,
@@ -145,14 +149,7 @@ def downgrade_class_weight(conn: Connection) -> int:
     """Back to version 1: "none" configurations lose the key; "balanced" ones, which version 1
     cannot express, are deleted with their evaluations and trials. Returns how many were deleted."""
     deleted = 0
-    rows = conn.execute(
-        sa.select(_spaces).where(
-            _spaces.c.family.in_(CLASS_WEIGHT_FAMILIES),
-            _spaces.c.task_type == "classification",
-            _spaces.c.version == "2",
-        )
-    ).all()
-    for space in rows:
+    for space in _class_weight_spaces(conn, "2"):
         for c in conn.execute(sa.select(_configs).where(_configs.c.space_id == space.id)).all():
             values = dict(c.values)
             if values.pop("class_weight", "none") != "none":
