@@ -39,8 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from zero_shot import is_twin, without_twins  # noqa: E402
+from zero_shot import without_twins  # noqa: E402
 
+from learners.pools import is_twin  # noqa: E402
 from learners.recommenders.base import KnowledgeBase  # noqa: E402
 from learners.recommenders.defaults import DefaultsRecommender  # noqa: E402
 from learners.recommenders.learned import greedy_best_of_k  # noqa: E402

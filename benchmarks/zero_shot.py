@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from learners.datasets import Dataset, DatasetRef, catalog  # noqa: E402
 from learners.evaluate import SWEEP_PROTOCOL, Cell, Protocol, evaluate_many  # noqa: E402
 from learners.metafeatures import MetaFeatures, extract  # noqa: E402
+from learners.pools import is_twin  # noqa: E402
 from learners.recommenders import METHODS, KnowledgeBase, from_records, make  # noqa: E402
 from learners.recommenders.evaluation import expected_best_of_k, regret_curve  # noqa: E402
 from learners.recommenders.synthetic import synthetic_kb  # noqa: E402
@@ -112,11 +113,6 @@ def kbs_from_file(path: Path, metric: dict[str, str | None],
         pool_size = sum(len(p) for p in pools_for(task_type).values())
         kbs[task_type] = complete_part(kb, min_coverage, pool_size)
     return kbs
-
-
-def is_twin(values: Mapping[str, Any]) -> bool:
-    """A class-weighted twin of a pool point (``class_weight="balanced"``)."""
-    return values.get("class_weight") == "balanced"
 
 
 def without_twins(kb: KnowledgeBase) -> KnowledgeBase:

@@ -24,6 +24,11 @@ _MAX_DRAWS = 16
 TWINS: dict[str, tuple[Any, str]] = {"class_weight": ("balanced", "balanced")}
 
 
+def is_twin(values: dict[str, Any]) -> bool:
+    """Whether a configuration is one of the ``TWINS`` (``class_weight="balanced"``)."""
+    return any(values.get(hp) == value for hp, (value, _) in TWINS.items())
+
+
 @dataclass(frozen=True)
 class PoolConfig:
     """One named configuration of a pool: ``lightgbm-default`` or ``lightgbm-sobol-07``."""

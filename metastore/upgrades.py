@@ -18,13 +18,13 @@ Used by migration 0009 (stored rows) and by ``load_kb`` (files exported before i
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
+
+from metastore.sql import config_hash
 
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
@@ -58,12 +58,6 @@ _evaluations = sa.table("evaluations", sa.column("configuration_id", sa.Integer)
 _trials = sa.table("study_trials", sa.column("configuration_id", sa.Integer))
 
 
-def _hash(values: dict[str, Any]) -> str:
-    """``metastore.sql.config_hash``, frozen."""
-    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _v2_definition(definition: dict[str, Any], family: str) -> dict[str, Any]:
     """A version-1 classification space definition with ``class_weight`` added."""
     out = copy.deepcopy(definition)
@@ -80,6 +74,19 @@ def _v2_definition(definition: dict[str, Any], family: str) -> dict[str, Any]:
             [*(h for h in hps if h["name"] not in children), CLASS_WEIGHT_HP], key=lambda h: h["name"]
         )
         cs["hyperparameters"] = roots + [h for h in hps if h["name"] in children]
+    return out
+
+
+def _v1_definition(definition: dict[str, Any], family: str) -> dict[str, Any]:
+    """A version-2 classification space definition without ``class_weight``."""
+    out = copy.deepcopy(definition)
+    name = f"{family}-classification-v1"
+    out.update(name=name, version=1)
+    out.get("default", {}).pop("class_weight", None)
+    cs = out.get("configspace")
+    if isinstance(cs, dict):
+        cs["name"] = name
+        cs["hyperparameters"] = [h for h in cs.get("hyperparameters", []) if h.get("name") != "class_weight"]
     return out
 
 
@@ -120,11 +127,8 @@ def upgrade_class_weight(conn: Connection) -> int:
             )
         }
         for c in conn.execute(sa.select(_configs).where(_configs.c.space_id == space.id)).all():
-            values = dict(c.values)
-            if "class_weight" in values:  # already a version-2 point
-                continue
-            values["class_weight"] = "none"
-            digest = _hash(values)
+            values = {**c.values, "class_weight": "none"}
+            digest = config_hash(values)
             same = there.get(digest)
             if same is None:
                 conn.execute(
@@ -161,20 +165,12 @@ def downgrade_class_weight(conn: Connection) -> int:
             conn.execute(
                 _configs.update()
                 .where(_configs.c.id == c.id)
-                .values(values=values, config_hash=_hash(values))
+                .values(values=values, config_hash=config_hash(values))
             )
-        definition = copy.deepcopy(space.definition)
-        name = f"{space.family}-classification-v1"
-        definition.update(name=name, version=1)
-        definition.get("default", {}).pop("class_weight", None)
-        cs = definition.get("configspace")
-        if isinstance(cs, dict):
-            cs["name"] = name
-            cs["hyperparameters"] = [
-                h for h in cs.get("hyperparameters", []) if h.get("name") != "class_weight"
-            ]
         conn.execute(
-            _spaces.update().where(_spaces.c.id == space.id).values(version="1", definition=definition)
+            _spaces.update()
+            .where(_spaces.c.id == space.id)
+            .values(version="1", definition=_v1_definition(space.definition, space.family))
         )
     return deleted
 
@@ -205,11 +201,11 @@ def upgrade_file_entries(
     moved: dict[tuple[str, str, str, str], tuple[str, str, str, str]] = {}
     new_configs = []
     for c in configurations:
-        if not old(c, "space_version") or "class_weight" in c["values"]:
+        if not old(c, "space_version"):
             new_configs.append(c)
             continue
         values = {**c["values"], "class_weight": "none"}
-        entry = {**c, "space_version": "2", "values": values, "hash": _hash(values)}
+        entry = {**c, "space_version": "2", "values": values, "hash": config_hash(values)}
         moved[(c["family"], c["task_type"], str(c["space_version"]), c["hash"])] = (
             entry["family"],
             entry["task_type"],

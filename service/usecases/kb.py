@@ -219,10 +219,8 @@ def build(
                 if not missing:
                     report.shards_skipped += 1
                     continue
-                cost = shard_cost(rows, cols, protocol)
-                whole = len(missing) == len(pools.family_ids(task_type, family))
-                # A pool that gained configurations runs only those (the rest are stored).
-                shards.append(Shard(ref, family, task_type, cost, None if whole else tuple(missing)))
+                # Only what is missing runs: a pool that gained configurations runs just those.
+                shards.append(Shard(ref, family, task_type, shard_cost(rows, cols, protocol), tuple(missing)))
         shards.sort(key=lambda s: (s.cost, s.dataset.name, families.index(s.family)))
         futures = {client.submit(run_shard, s, protocol, pure=False): s for s in shards}
         pending: list[NewEvaluation] = []

@@ -146,6 +146,7 @@ class SurrogateRegistry:
         self._transfer: dict[tuple[str, str], tuple[str, Transfer | None]] = {}  # fingerprint, model
         self._transfer_lock = threading.Lock()  # apart: building it never waits for meta-training
         self._warming: list[threading.Thread] = []
+        self._warming_lock = threading.Lock()  # warm() and wait() come from different threads
 
     def get(self, families: Sequence[str], task_type: TaskType, metric: str) -> dict[str, tuple[Any, str]]:
         """family -> (surrogate, stored version) for each family that can have one."""
@@ -196,7 +197,8 @@ class SurrogateRegistry:
 
         thread = threading.Thread(target=run, name="warm-surrogates", daemon=True)
         thread.start()
-        self._warming = [t for t in self._warming if t.is_alive()] + [thread]
+        with self._warming_lock:
+            self._warming = [t for t in self._warming if t.is_alive()] + [thread]
         return thread
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -204,10 +206,13 @@ class SurrogateRegistry:
         does, so that no meta-training goes on using the database after it); True when none is
         left running."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        for thread in list(self._warming):
+        with self._warming_lock:
+            threads = list(self._warming)
+        for thread in threads:
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        self._warming = [t for t in self._warming if t.is_alive()]
-        return not self._warming
+        with self._warming_lock:
+            self._warming = [t for t in self._warming if t.is_alive()]
+            return not self._warming
 
     def transfer(self, task_type: TaskType, metric: str) -> Transfer | None:
         """The knowledge base of `task_type` and `metric` as a mixture, for the transfer phase;

@@ -7,7 +7,7 @@ import json
 import pytest
 from ConfigSpace import ConfigurationSpace
 
-from learners.pools import POOL_SIZE, pool, sobol_configs
+from learners.pools import POOL_SIZE, is_twin, pool, sobol_configs
 from learners.spaces import (
     FAMILIES,
     TASK_TYPES,
@@ -123,6 +123,7 @@ def test_class_weight_twins_repeat_every_point_with_balanced_weights(family):
     assert [t.name for t in twins] == [f"{c.name}-balanced" for c in plain]
     assert all(c.values["class_weight"] == "none" for c in plain)
     assert [t.values for t in twins] == [{**c.values, "class_weight": "balanced"} for c in plain]
+    assert all(is_twin(t.values) for t in twins) and not any(is_twin(c.values) for c in plain)
     assert {c.space_version for c in items} == {CLASS_WEIGHT_VERSION}
     # The Sobol design leaves class_weight out: the unweighted points are those of version 1,
     # the regression pool's shared hyperparameters included.

@@ -3,6 +3,7 @@ PostgreSQL: version-1 configurations move in place with class_weight "none", res
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sqlalchemy import select
@@ -16,20 +17,20 @@ from metastore.kb.bundle import export_kb, load_kb, read_kb
 from metastore.records import MetaFeatureVector, NewDataset, NewEvaluation
 from metastore.session import make_engine
 from metastore.sql import SqlMetaStore, config_hash
-from metastore.upgrades import CLASS_WEIGHT_FAMILIES, downgrade_class_weight, upgrade_class_weight
+from metastore.upgrades import (
+    CLASS_WEIGHT_FAMILIES,
+    _v1_definition,
+    _v2_definition,
+    downgrade_class_weight,
+    upgrade_class_weight,
+)
 
 
 def _v1(family: str) -> tuple[dict, dict]:
     """Version 1 of a family's classification space (definition, default): version 2 without
     class_weight, which is what version 1 was."""
-    definition = get_space(family, "classification").to_json()
-    name = f"{family}-classification-v1"
-    definition.update(name=name, version=1)
-    definition["default"].pop("class_weight")
-    definition["configspace"]["name"] = name
-    definition["configspace"]["hyperparameters"] = [
-        h for h in definition["configspace"]["hyperparameters"] if h["name"] != "class_weight"
-    ]
+    definition = _v1_definition(get_space(family, "classification").to_json(), family)
+    assert "class_weight" not in json.dumps(definition)
     return definition, dict(definition["default"])
 
 
@@ -54,8 +55,6 @@ def _rows(store: SqlMetaStore) -> dict:
 
 def test_the_frozen_rule_matches_the_spaces() -> None:
     assert CLASS_WEIGHT_FAMILIES == SPACE_FAMILIES and CLASS_WEIGHT_VERSION == 2
-    from metastore.upgrades import _v2_definition
-
     for family in CLASS_WEIGHT_FAMILIES:
         assert _v2_definition(_v1(family)[0], family) == get_space(family, "classification").to_json()
 
