@@ -79,7 +79,7 @@ from learners.recommenders.synthetic import synthetic_kb  # noqa: E402
 from learners.spaces import get_space  # noqa: E402
 from learners.surrogate import SpaceEncoder, config_key, meta_train_many, scale_scores, suggest  # noqa: E402
 from learners.surrogate.acquisition import expected_improvement  # noqa: E402
-from learners.surrogate.transfer import ObservedSimilarity, _scale  # noqa: E402
+from learners.surrogate.transfer import ObservedSimilarity  # noqa: E402
 from learners.sweep import pools_for  # noqa: E402
 from metastore.kb.bundle import BUNDLED_KB  # noqa: E402
 from service.usecases.recommend import knowledge_base_from_file  # noqa: E402
@@ -323,8 +323,9 @@ KB_GP_LENGTH = 0.5
 
 def _own_gp(x: np.ndarray, y: np.ndarray, xs: np.ndarray, mean: float, var: float,
             length: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A zero-noise-ish GP (RBF, fixed hyperparameters, constant prior ``mean``) on one family's
-    observations: mean and spread at ``xs`` and each observation's leave-one-out mean."""
+    """A GP (RBF, fixed hyperparameters, constant prior ``mean``, a jitter of 1e-3 ``var``) on one
+    family's observations: mean and spread at ``xs`` and each observation's leave-one-out mean
+    (closed form: Rasmussen and Williams, eq. 5.12)."""
     def k(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return var * np.exp(-0.5 * ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1) / length ** 2)
 
@@ -353,27 +354,26 @@ def run_kb_gp(pool: Pool, i: int, seed: int, trials: int, *, ranking: list[int],
         y = np.array(scale_scores([float(scores[j]) for j in picks]))
         observed = {similarity.keys[j]: v for j, v in zip(picks, y, strict=True)}
         w = similarity.weights(observed)
-        seen = similarity.norm[:, [similarity.column[k] for k in observed]]
-        scaled, _ = _scale(seen, seen)
-        finite = np.isfinite(scaled)
-        disagreement = np.where(finite, (scaled - y) ** 2, 0.0).sum(1) / np.maximum(finite.sum(1), 1)
-        with np.errstate(all="ignore"):
-            span = np.nanmax(np.where(finite, seen, np.nan), 1) - np.nanmin(
-                np.where(finite, seen, np.nan), 1)
+        disagreement = similarity.disagreement(observed)
+        known = np.isfinite(disagreement)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows have no span
+            seen = similarity.norm[:, [similarity.column[k] for k in observed]]
+            span = np.nanmax(seen, axis=1) - np.nanmin(seen, axis=1)
         mean, var = float(y.mean()), max(float(y.var()), 0.01)
         mu, sd = np.full(kb.n_configs, mean), np.full(kb.n_configs, math.sqrt(var))
         loo = np.full(len(picks), mean)
         for family, cols in pool.columns.items():
             mine = [t for t, j in enumerate(picks) if families[j] == family]
             if mine:
-                row = {int(j): r for r, j in enumerate(cols)}
-                x = pool.encoded[family][[row[picks[t]] for t in mine]]
+                x = pool.encoded[family][np.searchsorted(cols, [picks[t] for t in mine])]
                 mu[cols], sd[cols], own = _own_gp(x, y[mine], pool.encoded[family], mean, var,
                                                   KB_GP_LENGTH)
                 if len(mine) > 1:
                     loo[mine] = own
         own_error = float(np.mean((y - loo) ** 2))
-        weight = 1.0 / (1.0 + math.exp((own_error - float(w @ disagreement)) / KB_GP_TAU))
+        mixture_error = float(w[known] @ disagreement[known])
+        weight = 1.0 / (1.0 + math.exp((own_error - mixture_error) / KB_GP_TAU))
         gain = ((1 - weight) * similarity.improvement(observed)
                 + weight * expected_improvement(mu, sd, 1.0) * float(np.nansum(w * span)))
         gain[picks] = -np.inf

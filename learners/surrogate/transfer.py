@@ -130,18 +130,32 @@ class ObservedSimilarity:
     def _uniform(self) -> np.ndarray:
         return np.full(self.n_datasets, 1.0 / self.n_datasets) if self.n_datasets else np.zeros(0)
 
+    def disagreement(self, observed: Mapping[str, float]) -> np.ndarray:
+        """Each stored dataset's mean squared disagreement with ``observed`` ({config_key: scaled
+        score}) over the observed columns, its scores scaled as ``weights`` scales them; inf
+        where it has none of them measured. What ``weights`` puts the kernel on."""
+        cols, y = self._columns(observed)
+        seen = self.norm[:, cols]
+        return _disagreement(*_scale(seen, seen), y)
+
     def _weights(self, scaled: np.ndarray, ok: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Gaussian kernel of each stored dataset's mean squared disagreement with ``y`` over the
         observed columns (``scaled``: its scores there, scaled as the observations are)."""
-        finite = np.isfinite(scaled)
-        counts = finite.sum(axis=1)
-        sq = np.where(finite, (scaled - y[None, :]) ** 2, 0.0).sum(axis=1)
-        disagreement = np.where(ok & (counts > 0), sq / np.maximum(counts, 1), np.inf)
+        disagreement = _disagreement(scaled, ok, y)
         if not np.isfinite(disagreement).any():
             return self._uniform()
         logw = -(disagreement - disagreement[np.isfinite(disagreement)].min()) / self.bandwidth
         w = np.exp(np.where(np.isfinite(logw), logw, -np.inf))
         return w / w.sum()
+
+
+def _disagreement(scaled: np.ndarray, ok: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Mean squared difference of each row of ``scaled`` from ``y`` over its finite cells (inf for
+    a row with none, or not ``ok``)."""
+    finite = np.isfinite(scaled)
+    counts = finite.sum(axis=1)
+    sq = np.where(finite, (scaled - y[None, :]) ** 2, 0.0).sum(axis=1)
+    return np.where(ok & (counts > 0), sq / np.maximum(counts, 1), np.inf)
 
 
 def _scale(values: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -48,6 +48,19 @@ def test_the_default_kernel_leans_on_the_agreeing_datasets_without_dropping_the_
     assert narrow[:2].sum() > w[:2].sum()
 
 
+def test_disagreement_is_what_the_weights_put_the_kernel_on() -> None:
+    sim = ObservedSimilarity(KEYS, NORM)
+    seen = {"c0": 0.0, "c2": 0.5, "c4": 1.0}
+    d = sim.disagreement(seen)
+    # scaled over c0, c2, c4: row 0 is exactly (0, 0.5, 1), row 1 (0, 5/9, 1); rows 2 and 3 run
+    # the other way: (1, 0.5, 0) and (1, 4/9, 0)
+    assert d == pytest.approx([0.0, (0.5 - 5 / 9) ** 2 / 3, 2 / 3, (2 + (0.5 - 4 / 9) ** 2) / 3])
+    w = np.exp(-d / sim.bandwidth)
+    assert sim.weights(seen) == pytest.approx(w / w.sum())
+    none = ObservedSimilarity(KEYS, np.vstack([NORM, np.full(6, np.nan)]))
+    assert none.disagreement(seen)[-1] == np.inf  # nothing measured: no agreement at all
+
+
 def test_too_few_or_unknown_observations_leave_the_prior() -> None:
     sim = ObservedSimilarity(KEYS, NORM)
     assert sim.weights({}) == pytest.approx(np.full(4, 0.25))
