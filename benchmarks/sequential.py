@@ -78,7 +78,7 @@ from learners.recommenders.evaluation import expected_best_of_k  # noqa: E402
 from learners.recommenders.synthetic import synthetic_kb  # noqa: E402
 from learners.spaces import get_space  # noqa: E402
 from learners.surrogate import SpaceEncoder, config_key, meta_train_many, scale_scores, suggest  # noqa: E402
-from learners.surrogate.acquisition import expected_improvement  # noqa: E402
+from learners.surrogate.blend import MixtureAndOwnGP  # noqa: E402
 from learners.surrogate.transfer import ObservedSimilarity  # noqa: E402
 from learners.sweep import pools_for  # noqa: E402
 from metastore.kb.bundle import BUNDLED_KB  # noqa: E402
@@ -312,80 +312,29 @@ def run_kb_ei(pool: Pool, i: int, seed: int, trials: int, *, ranking: list[int],
     return picks[:trials]
 
 
-#: kb_gp's settings (session 12, classification, all groups): the two experts' weight is a
-#: logistic of (own GP's leave-one-out error - the mixture's weighted error) / KB_GP_TAU; the GP's
-#: RBF length scale on the [0, 1] encoding is KB_GP_LENGTH. tau 0.02 / 0.05 / 0.1 / 0.2 / 0.5 / 1.0
-#: (length 0.5) gave regret@25 0.0384 / 0.0337 / 0.0345 / 0.0311 / 0.0310 / 0.0312; length 0.3 / 1.0
-#: (tau 0.05) 0.0331 / 0.0358. With tau >= 0.2 the weight stays near one half.
-KB_GP_TAU = 0.2
-KB_GP_LENGTH = 0.5
-
-
-def _own_gp(x: np.ndarray, y: np.ndarray, xs: np.ndarray, mean: float, var: float,
-            length: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A GP (RBF, fixed hyperparameters, constant prior ``mean``, a jitter of 1e-3 ``var``) on one
-    family's observations: mean and spread at ``xs`` and each observation's leave-one-out mean
-    (closed form: Rasmussen and Williams, eq. 5.12)."""
-    def k(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return var * np.exp(-0.5 * ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1) / length ** 2)
-
-    inv = np.linalg.inv(k(x, x) + 1e-3 * var * np.eye(len(x)))
-    alpha = inv @ (y - mean)
-    ks = k(xs, x)
-    mu = mean + ks @ alpha
-    sd = np.sqrt(np.maximum(var - np.einsum("ij,jk,ik->i", ks, inv, ks), 1e-9))
-    return mu, sd, y - alpha / np.diag(inv)
-
-
 def run_kb_gp(pool: Pool, i: int, seed: int, trials: int, *, ranking: list[int],
-              similarity: ObservedSimilarity, n_cold: int = N_INITIAL, **_: Any) -> list[int]:
-    """Candidate (session 12): ``kb_ei``'s mixture and the dataset's own GP (one per family on
-    the observations, RBF on the encoding) as two experts, weighted by how well each predicts
-    the observations (the mixture's weighted squared disagreement against the GP's leave-one-out
-    error, as RGPE weights its target model: Feurer, Letham and Bakshy 2018). The GP's expected
-    improvement (observation scale) is put on the stored datasets' normalised scale by their
-    weighted span over the observed columns. It lets a study exploit a family that the stored
-    datasets never rated (Hill_Valley: one linear configuration far above every other family)."""
-    kb = pool.kb
-    scores = raw_scores(kb, i)
-    families = np.asarray(kb.families)
+              blend: MixtureAndOwnGP, n_cold: int = N_INITIAL, **_: Any) -> list[int]:
+    """The zero-shot top ``n_cold``, then the blended expected improvement of ``kb_ei``'s mixture
+    and the dataset's own per-family GP (``learners.surrogate.blend``, what a study's transfer
+    phase does): the GP lets a study exploit a family that the stored datasets never rated
+    (Hill_Valley: one linear configuration far above every other family)."""
+    scores = raw_scores(pool.kb, i)
     picks = list(ranking[:n_cold])
+    keys = blend.similarity.keys
     while len(picks) < trials:
-        y = np.array(scale_scores([float(scores[j]) for j in picks]))
-        observed = {similarity.keys[j]: v for j, v in zip(picks, y, strict=True)}
-        w = similarity.weights(observed)
-        disagreement = similarity.disagreement(observed)
-        known = np.isfinite(disagreement)
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows have no span
-            seen = similarity.norm[:, [similarity.column[k] for k in observed]]
-            span = np.nanmax(seen, axis=1) - np.nanmin(seen, axis=1)
-        mean, var = float(y.mean()), max(float(y.var()), 0.01)
-        mu, sd = np.full(kb.n_configs, mean), np.full(kb.n_configs, math.sqrt(var))
-        loo = np.full(len(picks), mean)
-        for family, cols in pool.columns.items():
-            mine = [t for t, j in enumerate(picks) if families[j] == family]
-            if mine:
-                x = pool.encoded[family][np.searchsorted(cols, [picks[t] for t in mine])]
-                mu[cols], sd[cols], own = _own_gp(x, y[mine], pool.encoded[family], mean, var,
-                                                  KB_GP_LENGTH)
-                if len(mine) > 1:
-                    loo[mine] = own
-        own_error = float(np.mean((y - loo) ** 2))
-        mixture_error = float(w[known] @ disagreement[known])
-        weight = 1.0 / (1.0 + math.exp((own_error - mixture_error) / KB_GP_TAU))
-        gain = ((1 - weight) * similarity.improvement(observed)
-                + weight * expected_improvement(mu, sd, 1.0) * float(np.nansum(w * span)))
-        gain[picks] = -np.inf
+        y = scale_scores([float(scores[j]) for j in picks])
+        gain, _ = blend.improvement({keys[j]: v for j, v in zip(picks, y, strict=True)})
         picks.append(int(np.argmax(gain)))
     return picks[:trials]
 
 
 def run_ours(pool: Pool, i: int, seed: int, trials: int, *, n_cold: int = N_INITIAL,
-             transfer_trials: int = TRANSFER_TRIALS, **context: Any) -> list[int]:
-    """What a study does: the zero-shot top ``n_cold``, ``transfer_trials`` trials of ``kb_ei``,
+             transfer_trials: int = TRANSFER_TRIALS, transfer_acquisition: str = "blend",
+             **context: Any) -> list[int]:
+    """What a study does: the zero-shot top ``n_cold``, ``transfer_trials`` trials of ``kb_gp``,
     then the networks adapted to every observation so far."""
-    first = run_kb_ei(pool, i, seed, min(n_cold + transfer_trials, trials), n_cold=n_cold, **context)
+    phase = run_kb_ei if transfer_acquisition == "mixture" else run_kb_gp
+    first = phase(pool, i, seed, min(n_cold + transfer_trials, trials), n_cold=n_cold, **context)
     context = {**context, "ranking": first, "n_cold": len(first)}
     return run_warmstart(pool, i, seed, trials, **context)
 
@@ -414,7 +363,7 @@ SETTINGS = {
     "kb_ei": ("zero_shot_method", "learned_params", "transfer_params", "n_cold"),
     "kb_gp": ("zero_shot_method", "learned_params", "transfer_params", "n_cold"),
     "warmstart": ("zero_shot_method", "learned_params", "transfer_params", "surrogate_params",
-                  "n_cold", "transfer_trials", "seed"),
+                  "n_cold", "transfer_trials", "transfer_acquisition", "seed"),
     "warmstart_networks": ("zero_shot_method", "learned_params", "surrogate_params", "n_cold",
                            "seed"),
     "warmstart_transfer": ("zero_shot_method", "learned_params", "transfer_params",
@@ -485,14 +434,16 @@ def logo(kb: KnowledgeBase, methods: Sequence[str], args: argparse.Namespace,
                       if networks & needs else {})
         similarity = (ObservedSimilarity.of(train, **args.transfer_params)
                       if {"warmstart", "kb_ei", "kb_gp", "warmstart_transfer"} & needs else None)
+        blend = None if similarity is None else MixtureAndOwnGP(similarity, kb.families, pool.encoded)
         fit_s = time.time() - started
         for i in test:
             ranking = [] if rec is None else [r.config_index for r in rec.recommend(
                 dict(zip(kb.metafeature_names, kb.metafeatures[i], strict=True)), k=args.trials,
                 n_rows=int(kb.n_rows[i]), n_features=int(kb.n_features[i]))]
-            context = {"ranking": ranking, "surrogates": surrogates, "similarity": similarity,
+            context = {"ranking": ranking, "surrogates": surrogates, "similarity": similarity, "blend": blend,
                        "gp_effort": args.gp_effort, "n_cold": args.n_cold,
-                       "transfer_trials": args.transfer_trials}
+                       "transfer_trials": args.transfer_trials,
+                       "transfer_acquisition": args.transfer_acquisition}
             key = kb.dataset_keys[i]
             for m, seed, run in jobs:
                 picks = cache.get(m, key, run)
@@ -688,6 +639,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                         "(default: the studies')")
     p.add_argument("--n-cold", type=int, default=N_INITIAL,
                    help="zero-shot picks before warmstart/kb_ei take over")
+    p.add_argument("--transfer-acquisition", choices=["blend", "mixture"], default="blend",
+                   help="warmstart's transfer phase: the mixture and the own GP blended (what "
+                        "studies do, kb_gp) or the mixture alone (kb_ei, sessions 6-12)")
     p.add_argument("--seed", type=int, default=0, help="chooses the held-out groups")
     p.add_argument("--json", action="store_true", help="print the summary as JSON only")
     p.add_argument("--timing", action="store_true",

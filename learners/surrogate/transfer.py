@@ -75,7 +75,7 @@ class ObservedSimilarity:
 
     def weights(self, observed: Mapping[str, float]) -> np.ndarray:
         """Each stored dataset's weight (summing to 1) given {config_key: scaled score}."""
-        cols, y = self._columns(observed)
+        cols, y = self.observed_columns(observed)
         if len(cols) < MIN_OBSERVED:
             return self._uniform()
         seen = self.norm[:, cols]
@@ -83,7 +83,7 @@ class ObservedSimilarity:
 
     def predict(self, observed: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
         """Mean and spread for every pool column, on the observations' scale."""
-        cols, y = self._columns(observed)
+        cols, y = self.observed_columns(observed)
         if len(cols) >= MIN_OBSERVED:
             scaled, ok = _scale(self.norm, self.norm[:, cols])  # the seen columns scaled once, here
             w = self._weights(scaled[:, cols], ok, y)
@@ -114,7 +114,7 @@ class ObservedSimilarity:
         columns get -inf.
         """
         w = self.weights(observed)
-        cols, _ = self._columns(observed)
+        cols, _ = self.observed_columns(observed)
         cols += [self.column[k] for k in pending if k in self.column]
         norm = np.nan_to_num(self.norm, nan=0.0)
         best = norm[:, cols].max(axis=1) if cols else np.zeros(len(norm))
@@ -122,7 +122,7 @@ class ObservedSimilarity:
         gain[cols] = -np.inf
         return gain
 
-    def _columns(self, observed: Mapping[str, float]) -> tuple[list[int], np.ndarray]:
+    def observed_columns(self, observed: Mapping[str, float]) -> tuple[list[int], np.ndarray]:
         """The pool columns of the observed configurations (unknown ones left out), and their scores."""
         known = [k for k in observed if k in self.column]
         return [self.column[k] for k in known], np.array([observed[k] for k in known], dtype=float)
@@ -134,7 +134,7 @@ class ObservedSimilarity:
         """Each stored dataset's mean squared disagreement with ``observed`` ({config_key: scaled
         score}) over the observed columns, its scores scaled as ``weights`` scales them; inf
         where it has none of them measured. What ``weights`` puts the kernel on."""
-        cols, y = self._columns(observed)
+        cols, y = self.observed_columns(observed)
         seen = self.norm[:, cols]
         return _disagreement(*_scale(seen, seen), y)
 

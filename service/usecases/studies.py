@@ -1,6 +1,6 @@
 """Studies: create one, hand out the next configurations (zero-shot, then the knowledge base as a
-mixture, then the meta-learned surrogate, random where none applies), and record results, also as
-knowledge-base evaluations."""
+mixture blended with the study's own GP, then the meta-learned surrogate, random where none
+applies), and record results, also as knowledge-base evaluations."""
 
 from __future__ import annotations
 
@@ -43,15 +43,15 @@ log = logging.getLogger("warmstart.studies")
 ZERO_SHOT_METHOD = "portfolio"
 SURROGATE_METHOD = "surrogate/{family}"  # learner_models.method, per family
 #: Trials after the zero-shot ones (numbers n_initial .. n_initial + TRANSFER_TRIALS - 1, every
-#: trial of the study counted, pending and expired included) proposed from the knowledge base as
-#: a mixture (`learners.surrogate.transfer.ObservedSimilarity.improvement`: the stored datasets
-#: weighted by agreement with the study's results, expected improvement over each one's best
-#: seen, the stored pool only), source "transfer"; the meta-learned surrogates take over after
-#: them, or earlier when the pool of the study's families is used up. 0 switches the phase off.
-#: 45 (to trial 50): on the complete knowledge base (100 held-out datasets, benchmarks/sequential.py)
-#: the mixture alone reached regret 0.0161/0.0130/0.0067 at 10/25/50 trials, handing over to the
-#: networks at trial 25 gave 0.0090 at 50, and the networks right after the cold start
-#: 0.0174/0.0150/0.0114 (docs/benchmarks/sequential.md).
+#: trial of the study counted, pending and expired included) proposed from the stored pool by
+#: the knowledge base as a mixture and the study's own per-family GP, blended by how well each
+#: predicts the study's results (`learners.surrogate.blend.MixtureAndOwnGP`), source "transfer";
+#: the meta-learned surrogates take over after them, or earlier when the pool of the study's
+#: families is used up. 0 switches the phase off. 45 (to trial 50): on the complete knowledge
+#: base (199 held-out datasets, benchmarks/sequential.py, session 13) the phase reaches regret
+#: 0.0372 / 0.0180 / 0.0114 at 10 / 25 / 50 trials, the mixture alone 0.0471 / 0.0235 / 0.0135;
+#: the networks right after the cold start did worse than the mixture (session 6,
+#: docs/benchmarks/sequential.md).
 TRANSFER_TRIALS = 45
 
 
@@ -271,17 +271,22 @@ class SurrogateRegistry:
         log.info("meta-trained surrogates of %s in %.1f s", known, seconds)
 
 
-# -- the knowledge base as a mixture ---------------------------------------------------------------
+# -- the knowledge base as a mixture, and the study's own GP --------------------------------------
 @dataclass
 class Transfer:
-    """`ObservedSimilarity` of a knowledge base, with what its columns are (family, values)."""
+    """The transfer phase's model of a knowledge base (`learners.surrogate.blend.MixtureAndOwnGP`),
+    with what its columns are (family, values)."""
 
-    similarity: Any  # learners.surrogate.transfer.ObservedSimilarity
+    blend: Any  # learners.surrogate.blend.MixtureAndOwnGP
     families: list[str]  # of each column
     values: list[dict[str, Any]]  # of each column
     task_type: str
     version: str  # of the knowledge it was built from
     _encoders: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def similarity(self) -> Any:  # learners.surrogate.transfer.ObservedSimilarity
+        return self.blend.similarity
 
     def allowed(self, families: Sequence[str]) -> np.ndarray:
         """A mask of the columns of `families`."""
@@ -290,18 +295,36 @@ class Transfer:
     def key(self, family: str, values: dict[str, Any]) -> str | None:
         """The `config_key` of a configuration as the columns are keyed; None if it cannot be one."""
         from learners.surrogate import config_key
-        from learners.surrogate.encoding import SpaceEncoder
 
+        encoder = self._encoder(family)
         try:
-            if family not in self._encoders:
-                self._encoders[family] = SpaceEncoder(family, self.task_type)  # type: ignore[arg-type]
-            return config_key(family, self._encoders[family].canonical(values))
+            return None if encoder is None else config_key(family, encoder.canonical(values))
         except (InvalidConfigurationError, UnknownFamilyError):
             return None
+
+    def encode(self, family: str, values: dict[str, Any]) -> np.ndarray | None:
+        """A configuration's encoding, as the GP sees the columns; None for a family without
+        columns or a configuration that cannot be encoded."""
+        encoder = self._encoder(family) if family in self.blend.columns else None
+        try:
+            return None if encoder is None else encoder.encode([encoder.canonical(values)])[0]
+        except (InvalidConfigurationError, ValueError, TypeError):
+            return None
+
+    def _encoder(self, family: str) -> Any:
+        from learners.surrogate.encoding import SpaceEncoder
+
+        if family not in self._encoders:
+            try:
+                self._encoders[family] = SpaceEncoder(family, self.task_type)  # type: ignore[arg-type]
+            except (InvalidConfigurationError, UnknownFamilyError):
+                self._encoders[family] = None
+        return self._encoders[family]
 
 
 def _build_transfer(store: MetaStore, task_type: TaskType, metric: str, fingerprint: str) -> Transfer | None:
     try:
+        from learners.surrogate.blend import MixtureAndOwnGP
         from learners.surrogate.transfer import ObservedSimilarity
     except ImportError:  # the surrogate package is optional for the rest of the service
         return None
@@ -312,14 +335,12 @@ def _build_transfer(store: MetaStore, task_type: TaskType, metric: str, fingerpr
     if kb.n_datasets == 0 or not kb.families:
         return None
     started = time.perf_counter()
-    similarity = ObservedSimilarity.of(kb)
+    blend = MixtureAndOwnGP.of(kb, ObservedSimilarity.of(kb))
     log.info(
         "built the transfer model of %s/%s (%d datasets, %d configurations) in %.2f s",
         task_type, metric, kb.n_datasets, len(kb.families), time.perf_counter() - started,
     )  # fmt: skip
-    return Transfer(
-        similarity, list(kb.families), list(kb.config_values), task_type, f"kb-{fingerprint[:12]}"
-    )
+    return Transfer(blend, list(kb.families), list(kb.config_values), task_type, f"kb-{fingerprint[:12]}")
 
 
 # -- suggesting ---------------------------------------------------------------------------------
@@ -473,24 +494,37 @@ def _propose(plan: _Plan, study: StudyRecord, trials: list[TrialRecord], n: int)
 def _add_transfer(
     out: _Proposals, transfer: Transfer, study: StudyRecord, trials: list[TrialRecord], n: int
 ) -> None:
-    """The transfer phase's picks, one at a time by expected improvement under the knowledge base
-    as a mixture, each pick pending for the next; stops at the phase's end, at `n`, or when no
-    column of the study's families is left."""
+    """The transfer phase's picks, one at a time by the blended expected improvement of the
+    knowledge base as a mixture and the study's own GP, each pick pending for the next; stops at
+    the phase's end, at `n`, or when no column of the study's families is left."""
     end = study.n_initial + TRANSFER_TRIALS
     if len(out.items) >= n or len(trials) + len(out.items) >= end:
         return
     similarity = transfer.similarity
     allowed = transfer.allowed(study.families)
     observations, pending = surrogate_evidence(study, trials, set(study.families))
-    observed = _scaled_observations(transfer, observations)
-    pending_keys = [k for f, v in pending if (k := transfer.key(f, v)) is not None]
-    pending_keys += [k for p in out.items if (k := transfer.key(p.family, p.values)) is not None]
+    observed, outside = _scaled_observations(transfer, observations)
+    pending_keys: list[str] = []
+    outside_pending: list[tuple[str, np.ndarray]] = []
+
+    def believe(family: str, values: dict[str, Any]) -> None:
+        """A pending configuration: known in every stored dataset, believed by the GP."""
+        key = transfer.key(family, values)
+        if key in similarity.column:
+            pending_keys.append(key)  # type: ignore[arg-type]
+        elif (x := transfer.encode(family, values)) is not None:
+            outside_pending.append((family, x))
+
+    for family, values in pending + [(p.family, p.values) for p in out.items]:
+        believe(family, values)
     # Everything the study holds is out, expired trials included (neither observed nor pending).
     for t in trials:
         if (j := similarity.column.get(transfer.key(t.family, t.hyperparameters))) is not None:
             allowed[j] = False
     while len(out.items) < n and len(trials) + len(out.items) < end:
-        gain = np.where(allowed, similarity.improvement(observed, pending_keys), -np.inf)
+        gain, _ = transfer.blend.improvement(observed, pending_keys, outside=outside,
+                                             outside_pending=outside_pending)  # fmt: skip
+        gain = np.where(allowed, gain, -np.inf)
         j = int(np.argmax(gain))
         if not np.isfinite(gain[j]):
             return  # the pool of the study's families is used up
@@ -502,17 +536,33 @@ def _add_transfer(
 
 def _scaled_observations(
     transfer: Transfer, observations: list[tuple[str, dict[str, Any], float | None]]
-) -> dict[str, float]:
-    """{config_key: score} of the observations in the pool, scaled as the surrogates scale them
-    (`learners.surrogate.scale_scores`: min-max over them, a failure the worst), as the stored
-    scores are scaled over the same columns."""
+) -> tuple[dict[str, float], list[tuple[str, np.ndarray, float]]]:
+    """The observations scaled as the surrogates scale them (`learners.surrogate.scale_scores`):
+    {config_key: score} of those in the pool (min-max over them, a failure the worst, as the
+    stored scores are scaled over the same columns), and (family, encoding, score) of the others
+    the GP can encode, on the same scale (a failure at the worst of all)."""
     from learners.surrogate import scale_scores
 
-    keyed = [
-        (k, score) for f, v, score in observations if (k := transfer.key(f, v)) in transfer.similarity.column
-    ]
-    scaled = scale_scores([score for _, score in keyed])
-    return {k: y for (k, _), y in zip(keyed, scaled, strict=True)}
+    inside: list[tuple[str, float | None]] = []
+    others: list[tuple[str, np.ndarray, float | None]] = []
+    for family, values, score in observations:
+        if (key := transfer.key(family, values)) in transfer.similarity.column:
+            inside.append((key, score))  # type: ignore[arg-type]
+        elif (x := transfer.encode(family, values)) is not None:
+            others.append((family, x, score))
+    observed = dict(zip([k for k, _ in inside], scale_scores([s for _, s in inside]), strict=True))
+    finite_in = [float(s) for _, s in inside if s is not None and np.isfinite(s)]
+    finite = finite_in + [float(s) for *_, s in others if s is not None and np.isfinite(s)]
+    if not others or not finite:
+        return observed, [(f, x, 0.0) for f, x, _ in others]
+    if max(finite_in, default=0.0) > min(finite_in, default=0.0):  # the pool's scale
+        lo, span = min(finite_in), max(finite_in) - min(finite_in)
+    else:  # none yet: the top of the pool's (or of all) at 1, the span of all
+        span = (max(finite) - min(finite)) or 1.0
+        lo = max(finite_in or finite) - span
+    scaled = [None if s is None or not np.isfinite(s) else (float(s) - lo) / span for *_, s in others]
+    worst = min([0.0] + [y for y in scaled if y is not None])
+    return observed, [(f, x, worst if y is None else y) for (f, x, _), y in zip(others, scaled, strict=True)]
 
 
 def _surrogate_suggestions(

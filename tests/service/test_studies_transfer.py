@@ -7,14 +7,16 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from learners.surrogate import scale_scores
 from metastore.records import NewEvaluation
-from metastore.sql import SqlMetaStore
+from metastore.sql import SqlMetaStore, config_hash
 from service.app import create_app
 from service.usecases import studies as studies_usecases
-from service.usecases.studies import SurrogateRegistry
+from service.usecases.studies import SurrogateRegistry, _scaled_observations
 from tests.metastore.conftest import age_trial
 from tests.service.conftest import make_settings
 from tests.service.studies_support import FAMILIES, FAST_SURROGATE, build_regression_kb, fast_surrogates
@@ -178,3 +180,66 @@ def test_a_stopping_server_waits_for_the_surrogate_warm_up(
         threading.Timer(0.3, release.set).start()
     assert not warming.is_alive()  # the shutdown waited: nothing uses the database after it
     assert registry.wait(0) is True and set(registry.cached(FAMILIES, "regression", "r2")) == set(FAMILIES)
+
+
+def _expected_pick(store: SqlMetaStore, sid: int, client: TestClient) -> tuple[int, float]:
+    """The configuration that `MixtureAndOwnGP.improvement` ranks first for the study's trials as
+    they stand (observed scaled as a study scales them, pending believed), and its gain."""
+    registry: SurrogateRegistry = client.app.state.surrogates  # type: ignore[attr-defined]
+    transfer = registry.transfer("regression", "r2")
+    assert transfer is not None
+    trials = client.get(f"/v1/studies/{sid}").json()["trials"]
+    done = [t for t in trials if t["state"] == "ok"]
+    keys = [transfer.key(t["family"], t["hyperparameters"]) for t in done]
+    observed = dict(zip(keys, scale_scores([t["score"] for t in done]), strict=True))
+    pending = [transfer.key(t["family"], t["hyperparameters"]) for t in trials if t["state"] == "pending"]
+    gain, weight = transfer.blend.improvement(observed, pending)
+    assert 0.0 < weight < 1.0
+    gain = np.where(transfer.allowed(["knn"]), gain, -np.inf)
+    j = int(np.argmax(gain))
+    ids = {(c.family, c.config_hash): c.id for c in store.list_configurations()}
+    return ids[("knn", config_hash(transfer.values[j]))], float(gain[j])
+
+
+@pytest.mark.parametrize("scores", [[0.2, 0.9, 0.5], [0.9, 0.2, 0.1]])
+def test_a_transfer_pick_is_the_blend_of_the_mixture_and_the_studys_own_gp(
+    client: TestClient, store: SqlMetaStore, kb: list[int], scores: list[float]
+) -> None:
+    sid = _study(client, kb[-1], space="knn", n_initial=3)
+    for s, score in zip(_suggest(client, sid, 3)["suggestions"], scores, strict=True):
+        _observe(client, sid, s["trial_id"], score)
+    expected, gain = _expected_pick(store, sid, client)
+    [pick] = _suggest(client, sid, 1)["suggestions"]
+    assert (pick["source"], pick["configuration_id"]) == ("transfer", expected)
+    assert pick["acquisition"] == pytest.approx(gain)
+    # a second worker while the first pick is pending: the blend believes it and moves on
+    expected, gain = _expected_pick(store, sid, client)
+    [second] = _suggest(client, sid, 1)["suggestions"]
+    assert second["configuration_id"] == expected != pick["configuration_id"]
+    assert second["acquisition"] == pytest.approx(gain)
+
+
+def test_observations_off_the_pool_reach_the_gp_on_the_pools_scale(
+    store: SqlMetaStore, kb: list[int]
+) -> None:
+    transfer = SurrogateRegistry(store, FAST_SURROGATE).transfer("regression", "r2")
+    assert transfer is not None
+    pool = [(f, v) for f, v in zip(transfer.families, transfer.values, strict=True) if f == "knn"]
+    off, failed = [c for n in range(1, 200) if transfer.key("knn", c := {**pool[0][1], "n_neighbors": n})
+                   not in transfer.similarity.column][:2]  # fmt: skip
+    observed, outside = _scaled_observations(
+        transfer,
+        [
+            ("knn", pool[0][1], 0.5),
+            ("knn", pool[1][1], 0.7),
+            ("knn", off, 0.8),  # above the pool's best: 1.5 on its scale
+            ("knn", failed, None),  # a failure: the worst of all
+            ("knn", {"n_neighbors": "many"}, 0.6),  # not a configuration of the space: left out
+            ("lightgbm", {}, 0.6),  # a family without columns: left out
+        ],
+    )
+    assert sorted(observed.values()) == [0.0, 1.0]
+    assert [(f, y) for f, _, y in outside] == [("knn", pytest.approx(1.5)), ("knn", 0.0)]
+    assert np.array_equal(outside[0][1], transfer.encode("knn", off))
+    gain, _ = transfer.blend.improvement(observed, outside=outside)
+    assert np.isfinite(gain).sum() == len(transfer.families) - 2
