@@ -514,7 +514,8 @@ NOTES = [
     "best-of-k over scenarios from similar datasets, the first five with a small term for "
     "beating the five best defaults (`BEAT_DEFAULTS_WEIGHT`), top 5 capped at 1.6x the predicted time of "
     "the 5 best defaults when no budget is given, checked on an upper estimate of "
-    "each pick's time: `TIME_SAFETY` in `learners/recommenders/learned.py`). All five are fitted "
+    "each pick's time against a lower estimate of the defaults' (both of the spread within a "
+    "dataset): `TIME_SAFETY` in `learners/recommenders/learned.py`). All five are fitted "
     "without the held-out group. The last goal line checks the unseen-data time goal on the "
     "held-out datasets' stored fit times.",
     "- `flaml_zero_shot` trains FLAML's own suggestions (`flaml.default.suggest_config(..., 'all')`"

@@ -298,15 +298,18 @@ def time_extras(names: Sequence[str], values: Any) -> list[Any]:
 
 
 def fit_time_model(kb: KnowledgeBase, ridge: float = 1.0, max_cells: int = 30_000,
-                   shrink: float = 10.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-configuration offsets, per-family size slopes and per-configuration spread of log fit
+                   shrink: float = 10.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-configuration offsets, per-family size slopes and per-configuration spreads of log fit
     time (ridge least squares).
 
     log(seconds) = offset[config] + size_features(rows, features, classes, one-hot width) @
     slope[family] (seconds floored at ``MIN_SECONDS``). Returns offsets (n_configs,), slopes
-    (n_configs, 6): each configuration's family slope, and spread (n_configs,): the standard
+    (n_configs, 6): each configuration's family slope, spread (n_configs,): the standard
     deviation of each configuration's residuals, shrunk towards its family's with weight
-    ``shrink`` cells (what a cap that must hold on measured time allows for).
+    ``shrink`` cells (what a cap in seconds must allow for), and relative spread (n_configs,):
+    the same of the residuals less their dataset's mean residual (what a cap relative to other
+    configurations' time on the same dataset must allow for: a dataset slow for every
+    configuration, or a machine slow when it was measured, moves both sides alike).
     """
     fams = sorted(set(kb.families))
     fam_idx = np.array([fams.index(f) for f in kb.families])
@@ -319,7 +322,7 @@ def fit_time_model(kb: KnowledgeBase, ridge: float = 1.0, max_cells: int = 30_00
     y = np.log(np.maximum(kb.fit_times[rows, cols], MIN_SECONDS))
     m, q, nf = kb.n_configs, X.shape[1], len(fams)
     if len(rows) == 0:
-        return np.full(m, math.log(MIN_SECONDS)), np.zeros((m, q)), np.zeros(m)
+        return np.full(m, math.log(MIN_SECONDS)), np.zeros((m, q)), np.zeros(m), np.zeros(m)
     design = np.zeros((len(rows), m + nf * q))
     design[np.arange(len(rows)), cols] = 1.0
     for k in range(q):
@@ -328,13 +331,18 @@ def fit_time_model(kb: KnowledgeBase, ridge: float = 1.0, max_cells: int = 30_00
     penalty[m::q] = 1e3  # the family intercept duplicates the offsets: keep it at 0
     coef = np.linalg.solve(design.T @ design + np.diag(penalty), design.T @ y)
     slopes = coef[m:].reshape(nf, q)[fam_idx]
-    sq = (y - design @ coef) ** 2
+    residual = y - design @ coef
     n_cfg = np.bincount(cols, minlength=m)
-    ss_cfg = np.bincount(cols, weights=sq, minlength=m)
-    fam_var = (np.bincount(fam_idx[cols], weights=sq, minlength=nf)
-               / np.maximum(np.bincount(fam_idx[cols], minlength=nf), 1))[fam_idx]
-    spread = np.sqrt((ss_cfg + shrink * fam_var) / (n_cfg + shrink))
-    return coef[:m], slopes, spread
+    fam_n = np.maximum(np.bincount(fam_idx[cols], minlength=nf), 1)
+
+    def spread_of(r: np.ndarray) -> np.ndarray:
+        ss_cfg = np.bincount(cols, weights=r ** 2, minlength=m)
+        fam_var = (np.bincount(fam_idx[cols], weights=r ** 2, minlength=nf) / fam_n)[fam_idx]
+        return np.sqrt((ss_cfg + shrink * fam_var) / (n_cfg + shrink))
+
+    per_dataset = np.bincount(rows, weights=residual, minlength=kb.n_datasets) / np.maximum(
+        np.bincount(rows, minlength=kb.n_datasets), 1)
+    return coef[:m], slopes, spread_of(residual), spread_of(residual - per_dataset[rows])
 
 
 def predict_fit_times(offsets: np.ndarray, slopes: np.ndarray, n_rows: float,
@@ -398,7 +406,8 @@ class Recommender(abc.ABC):
         with quiet_nan_warnings():
             self.mf_min_ = np.nan_to_num(np.nanmin(mf, axis=0), nan=0.0)
             self.mf_max_ = np.nan_to_num(np.nanmax(mf, axis=0), nan=0.0)
-        self.time_offsets_, self.time_slopes_, self.time_spread_ = fit_time_model(kb)
+        (self.time_offsets_, self.time_slopes_, self.time_spread_,
+         self.time_relative_spread_) = fit_time_model(kb)
 
     @abc.abstractmethod
     def _fit(self, kb: KnowledgeBase) -> None:
@@ -525,7 +534,7 @@ class Recommender(abc.ABC):
         state, arrays = self._get_state()
         shared = {"mf_min_": self.mf_min_, "mf_max_": self.mf_max_,
                   "time_offsets_": self.time_offsets_, "time_slopes_": self.time_slopes_,
-                  "time_spread_": self.time_spread_}
+                  "time_spread_": self.time_spread_, "time_relative_spread_": self.time_relative_spread_}
         tensors = {f"kb.{k}": v for k, v in kb_arrays.items()}
         tensors.update({f"shared.{k}": np.ascontiguousarray(v) for k, v in shared.items()})
         tensors.update({f"state.{k}": np.ascontiguousarray(v) for k, v in arrays.items()})
@@ -553,6 +562,8 @@ class Recommender(abc.ABC):
         rec.time_spread_ = np.zeros(rec.kb_.n_configs)  # saved before the spread was kept
         for k, v in part["shared"].items():
             setattr(rec, k, v)
+        if "time_relative_spread_" not in part["shared"]:  # saved before it was kept
+            rec.time_relative_spread_ = rec.time_spread_
         rec._set_state(doc["state"], part["state"])
         return rec
 

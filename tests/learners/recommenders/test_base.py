@@ -103,7 +103,7 @@ def test_fit_time_model_recovers_a_log_linear_law():
     rows, cols = np.exp(rng.uniform(3, 9, n)), np.exp(rng.uniform(0, 4, n))
     offsets = np.array([-3.0, -2.0, -1.0, 0.0])
     truth = np.exp(offsets[None, :] + 0.5 * np.log1p(rows)[:, None])
-    off, slopes, spread = fit_time_model(time_kb(truth, rows, cols), ridge=1e-6)
+    off, slopes, spread, _ = fit_time_model(time_kb(truth, rows, cols), ridge=1e-6)
     pred = predict_fit_times(off, slopes, 5000.0, 10.0)
     want = np.exp(offsets + 0.5 * np.log1p(5000.0))
     np.testing.assert_allclose(pred, want, rtol=0.05)
@@ -120,10 +120,23 @@ def test_fit_time_model_scales_with_the_classes_and_measures_each_configurations
     law = 0.5 * np.log1p(rows)[:, None] + np.log(classes)[:, None]  # one model per class
     noise = np.stack([np.zeros(n), rng.normal(0.0, 1.0, n)], axis=1)  # the second is erratic
     truth = np.exp(np.array([-3.0, -2.0])[None, :] + law + noise)
-    off, slopes, spread = fit_time_model(time_kb(truth, rows, cols, classes), ridge=1e-6)
+    off, slopes, spread, _ = fit_time_model(time_kb(truth, rows, cols, classes), ridge=1e-6)
     ten, twenty = (predict_fit_times(off, slopes, 5000.0, 10.0, n_classes=c)[0] for c in (10, 20))
     assert twenty / ten == pytest.approx(2.0, rel=0.1)
     assert spread[1] > 3 * spread[0]
+
+
+def test_the_relative_spread_leaves_out_what_a_dataset_does_to_every_configuration():
+    """A dataset (or the machine when it was measured) slow for every configuration widens the
+    spread in seconds, not the spread within a dataset that a cap relative to the defaults needs."""
+    rng = np.random.default_rng(2)
+    n = 80
+    rows, cols = np.exp(rng.uniform(3, 9, n)), np.exp(rng.uniform(0, 4, n))
+    shared = rng.normal(0.0, 1.0, n)[:, None]  # each dataset's own speed, for all configurations
+    own = rng.normal(0.0, 0.1, (n, 3))
+    truth = np.exp(np.array([-3.0, -2.0, -1.0])[None, :] + 0.5 * np.log1p(rows)[:, None] + shared + own)
+    _, _, spread, relative = fit_time_model(time_kb(truth, rows, cols), ridge=1e-6)
+    assert (spread > 0.7).all() and (relative < 0.2).all()
 
 
 def test_take_within_budget_skips_what_does_not_fit():

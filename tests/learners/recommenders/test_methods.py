@@ -176,14 +176,51 @@ def test_time_safety_checks_the_cap_on_an_upper_quantile_of_each_picks_time(all_
         size = {"n_rows": int(kb.n_rows[i]), "n_features": int(kb.n_features[i])}
         plain = [r.config_index for r in learned.recommend(query(kb, i), k=5, **size)]
         safe = copy.copy(learned)  # the same picks made erratic: their upper quantile is huge
-        safe.time_safety, safe.time_spread_ = 2.0, learned.time_spread_.copy()
-        safe.time_spread_[plain] = 5.0
+        safe.time_safety, safe.time_relative_spread_ = 2.0, learned.time_relative_spread_.copy()
+        safe.time_relative_spread_[plain] = 5.0
         picks = safe.recommend(query(kb, i), k=5, **size)
         assert not {r.config_index for r in picks} & set(plain)
-        high = sum(r.predicted_fit_time * np.exp(2.0 * safe.time_spread_[r.config_index])
+        high = sum(r.predicted_fit_time * np.exp(2.0 * safe.time_relative_spread_[r.config_index])
                    for r in picks)
-        base = sum(r.predicted_fit_time for r in defaults.recommend(query(kb, i), k=5, **size))
+        base = sum(r.predicted_fit_time * np.exp(-2.0 * safe.time_relative_spread_[r.config_index])
+                   for r in defaults.recommend(query(kb, i), k=5, **size))
         assert high <= safe.default_time_factor * safe.time_margin * base * (1 + 1e-9)
+
+
+def test_an_erratic_default_does_not_loosen_the_time_cap(all_fitted, kb):
+    """Without a budget the cap is relative to the five defaults' time: the picks count at the
+    upper quantile of their spread within a dataset, the defaults at the mirrored lower one, so
+    a default whose time is erratic (an MLP that stops early on a tiny dataset, predicted at 8x
+    its fit) counts at its low end, not at its median. A budget in seconds is checked on the
+    spread in seconds instead."""
+    import copy
+
+    learned, defaults = all_fitted["learned"], all_fitted["defaults"]
+    assert learned.time_relative_spread_.shape == (kb.n_configs,)
+    assert (learned.time_relative_spread_ > 0).all()
+    tighter = 0
+    for i in range(0, 40, 7):
+        size = {"n_rows": int(kb.n_rows[i]), "n_features": int(kb.n_features[i])}
+        five = defaults.recommend(query(kb, i), k=5, **size)
+        erratic = copy.copy(learned)
+        erratic.time_safety = 1.0
+        erratic.time_relative_spread_ = learned.time_relative_spread_.copy()
+        erratic.time_relative_spread_[[r.config_index for r in five]] = 1.0
+        picks = erratic.recommend(query(kb, i), k=5, **size)
+        high = sum(r.predicted_fit_time * np.exp(erratic.time_relative_spread_[r.config_index])
+                   for r in picks)
+        low = sum(r.predicted_fit_time * np.exp(-1.0) for r in five)
+        assert high <= erratic.default_time_factor * erratic.time_margin * low * (1 + 1e-9)
+        plain = copy.copy(erratic)  # the same, the defaults at their median as before
+        plain.time_relative_spread_ = learned.time_relative_spread_.copy()
+        before = plain.recommend(query(kb, i), k=5, **size)
+        tighter += sum(r.predicted_fit_time for r in picks) < sum(r.predicted_fit_time for r in before)
+        # a budget is in seconds: the spread in seconds decides, not the one within a dataset
+        budget = sum(r.predicted_fit_time for r in five)
+        within = erratic.recommend(query(kb, i), k=5, time_budget_s=budget, **size)
+        assert sum(r.predicted_fit_time * np.exp(erratic.time_spread_[r.config_index])
+                   for r in within) <= budget * (1 + 1e-9)
+    assert tighter  # somewhere the erratic defaults' low end made the picks cheaper
 
 
 def test_learned_picks_are_diverse_not_the_top_k_means(big_kb):
@@ -316,9 +353,10 @@ def test_time_safety_defaults_by_task_type_and_is_checked(kb):
             picks = unset.recommend(query(tkb, i), k=5, **size)
             assert [r.config_index for r in picks] == [
                 r.config_index for r in same.recommend(query(tkb, i), k=5, **size)]
-            high = sum(r.predicted_fit_time * np.exp(safety * unset.time_spread_[r.config_index])
-                       for r in picks)
-            base = sum(r.predicted_fit_time for r in defaults.recommend(query(tkb, i), k=5, **size))
+            spread = unset.time_relative_spread_
+            high = sum(r.predicted_fit_time * np.exp(safety * spread[r.config_index]) for r in picks)
+            base = sum(r.predicted_fit_time * np.exp(-safety * spread[r.config_index])
+                       for r in defaults.recommend(query(tkb, i), k=5, **size))
             assert high <= unset.default_time_factor * unset.time_margin * base * (1 + 1e-9)
     assert LearnedRecommender(**{**FAST_LEARNED, "time_safety": 0.0}).fit(kb).time_safety_() == 0
     with pytest.raises(ValueError, match=r"time_safety=-1\.0; give 0 \(the median time\) to 5"):
