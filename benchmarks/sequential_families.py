@@ -1,8 +1,9 @@
 """Per search space: HPO-B's per-space setting, one table row per (family, method).
 
 ``benchmarks/sequential.py --space FAMILY`` runs the sequential protocol on one family's stored
-pool (33 configurations, so the trials are capped at 33 and "regret@50" is the regret after the
-whole pool's 33). This script runs it for every family with the same settings and the same
+pool (33 configurations; 66 in classification for the six families whose pools hold
+class-weighted twins). The trials are capped at the smallest pool, 33, so "regret@50" is the
+regret after 33 trials. This script runs it for every family with the same settings and the same
 resumable cache, and writes one table: mean regret at 5 / 10 / 25 trials and rank@25 per method
 within each family, plus the mean over families (every family weighted the same, as HPO-B
 averages over search spaces).
@@ -114,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "Protocol: `benchmarks/sequential.py --space FAMILY` for each family (see that script's "
         "docstring and docs/benchmarks/sequential.md): leave-one-group-out, each family's pool of "
         "stored configurations as the search space, regret min-max normalised over that pool, "
-        "every trial a lookup. A pool holds 33 configurations, so the runs stop at 33 trials. "
+        "every trial a lookup. A pool holds 33 configurations (66 in classification for the six "
+        "families with class-weighted twins); the runs stop at the smallest pool's 33 trials. "
         "The zero-shot recommender and the surrogates are fitted on that family alone.",
         "",
         table,
