@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -50,6 +51,18 @@ JITTER = 1e-3
 
 #: An observation outside the stored pool: (family, its encoding, its scaled score).
 Outside = tuple[str, np.ndarray, float]
+
+
+@dataclass(frozen=True)
+class Blended:
+    """``MixtureAndOwnGP.evaluate``'s answer, one entry per column: the blended expected
+    improvement (-inf for observed and pending columns), the GP's weight, and the blended mean
+    and spread on the observations' scale (None when not asked for)."""
+
+    gain: np.ndarray
+    weight: float
+    mean: np.ndarray | None
+    std: np.ndarray | None
 
 
 def own_gp(x: np.ndarray, y: np.ndarray, xs: np.ndarray, mean: float, var: float,
@@ -116,14 +129,27 @@ class MixtureAndOwnGP:
         same scale, and ``outside_pending`` pending configurations off the pool (family,
         encoding): the GP learns from those too. Observed and pending columns get -inf.
         """
+        out = self.evaluate(observed, pending, outside=outside, outside_pending=outside_pending,
+                            predict=False)
+        return out.gain, out.weight
+
+    def evaluate(self, observed: Mapping[str, float], pending: Sequence[str] = (), *,
+                 outside: Sequence[Outside] = (), outside_pending: Sequence[tuple[str, np.ndarray]] = (),
+                 predict: bool = True) -> Blended:
+        """``improvement``'s gain and weight, and (``predict``) each column's blended prediction on
+        the observations' scale (1: the best observed so far, 0: the worst): the two experts'
+        means mixed by the weight, and the spread of that mixture."""
         sim = self.similarity
         mixture = sim.improvement(observed, pending)
         done = ~np.isfinite(mixture)
+        mean = std = None
+        if predict:
+            mean, std = sim.predict(observed)
         cols, y_in = sim.observed_columns(observed)
         points = [self._point(j) for j in cols] + [(f, np.asarray(x, dtype=float)) for f, x, _ in outside]
         y = np.concatenate([y_in, np.array([v for _, _, v in outside], dtype=float)])
         if len(y) < 2:  # nothing to learn from yet: the mixture alone
-            return mixture, 0.0
+            return Blended(mixture, 0.0, mean, std)
         waiting = [self._point(j) for k in pending if (j := sim.column.get(k)) is not None]
         waiting += [(f, np.asarray(x, dtype=float)) for f, x in outside_pending]
         mu, sd, loo = self._own(points, y, waiting)
@@ -136,7 +162,13 @@ class MixtureAndOwnGP:
         own = self._span(cols, w) * expected_improvement(mu, sd, float(y.max()))
         gain = (1 - weight) * np.where(done, 0.0, mixture) + weight * own
         gain[done] = -np.inf
-        return gain, weight
+        if predict:  # a column the mixture cannot predict (never measured) is the GP's alone
+            share = np.where(np.isfinite(mean), 1 - weight, 0.0)
+            m1, s1 = np.nan_to_num(mean), np.nan_to_num(std)
+            blended = share * m1 + (1 - share) * mu
+            second = share * (s1 ** 2 + m1 ** 2) + (1 - share) * (sd ** 2 + mu ** 2)
+            mean, std = blended, np.sqrt(np.maximum(second - blended ** 2, 0.0))
+        return Blended(gain, weight, mean, std)
 
     def _point(self, column: int) -> tuple[str, np.ndarray]:
         family = str(self.family_of[column])

@@ -522,15 +522,23 @@ def _add_transfer(
         if (j := similarity.column.get(transfer.key(t.family, t.hyperparameters))) is not None:
             allowed[j] = False
     while len(out.items) < n and len(trials) + len(out.items) < end:
-        gain, _ = transfer.blend.improvement(observed, pending_keys, outside=outside,
-                                             outside_pending=outside_pending)  # fmt: skip
-        gain = np.where(allowed, gain, -np.inf)
+        blended = transfer.blend.evaluate(observed, pending_keys, outside=outside,
+                                          outside_pending=outside_pending)  # fmt: skip
+        gain = np.where(allowed, blended.gain, -np.inf)
         j = int(np.argmax(gain))
         if not np.isfinite(gain[j]):
             return  # the pool of the study's families is used up
         allowed[j] = False
-        if out.add(transfer.families[j], transfer.values[j], "transfer", transfer.version,
-                   acquisition=float(gain[j])):  # fmt: skip
+        mean, std = float(blended.mean[j]), float(blended.std[j])
+        if out.add(
+            transfer.families[j],
+            transfer.values[j],
+            "transfer",
+            transfer.version,
+            acquisition=float(gain[j]),
+            predicted_mean=mean if np.isfinite(mean) else None,
+            predicted_std=std if np.isfinite(std) and np.isfinite(mean) else None,
+        ):
             pending_keys.append(similarity.keys[j])
 
 

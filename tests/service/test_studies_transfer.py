@@ -74,7 +74,9 @@ def test_after_the_zero_shot_trials_the_knowledge_base_proposes(
     assert len(set(ids)) == 6 and set(ids) <= _pool(store, "knn")  # distinct, the family's pool
     assert all(s["family"] == "knn" for s in picks)
     assert len({s["model_version"] for s in picks}) == 1 and picks[0]["model_version"].startswith("kb-")
-    assert all(s["acquisition"] >= 0 and s["predicted_mean"] is None for s in picks)
+    # the blend's prediction on the study's scale (1: its best so far, 0: its worst) and spread
+    assert all(s["acquisition"] >= 0 and -1.0 < s["predicted_mean"] < 2.0 for s in picks)
+    assert all(s["predicted_std"] >= 0 for s in picks)
     acquisitions = [s["acquisition"] for s in picks]
     assert acquisitions[0] == max(acquisitions)  # the first pick is the best one
 

@@ -100,3 +100,18 @@ def test_bad_shapes_are_refused() -> None:
         MixtureAndOwnGP(sim, FAMILIES, {"a": GRID, "b": GRID[:3]})
     with pytest.raises(ValueError, match="positive"):
         MixtureAndOwnGP(sim, FAMILIES, {"a": GRID, "b": GRID}, tau=0.0)
+
+
+def test_evaluate_predicts_on_the_observations_scale_as_the_weight_mixes_the_experts() -> None:
+    blend = _blend()
+    out = blend.evaluate(SEEN)
+    gain, weight = blend.improvement(SEEN)
+    assert np.array_equal(out.gain, gain) and out.weight == weight
+    mixture, _ = blend.similarity.predict(SEEN)
+    b1 = KEYS.index("b1")
+    # the stored datasets put b1 at the bottom; the GP, next to the best observed, near the top
+    assert mixture[b1] < 0.5 < out.mean[b1] <= 1.2
+    assert (out.std >= 0).all() and np.isfinite(out.mean).all()
+    lone = blend.evaluate({"b0": 1.0})  # one observation: the mixture's own prediction
+    assert np.allclose(lone.mean, blend.similarity.predict({"b0": 1.0})[0])
+    assert blend.evaluate(SEEN, predict=False).mean is None
