@@ -114,7 +114,11 @@ class Evaluation(Base):
     """One result of training a configuration on a dataset under a protocol (also failures)."""
 
     __tablename__ = "evaluations"
-    __table_args__ = (Index("ix_evaluations_cell", "dataset_id", "configuration_id", "protocol"),)
+    __table_args__ = (
+        Index("ix_evaluations_cell", "dataset_id", "configuration_id", "protocol"),
+        # knowledge_fingerprint: the newest result of one protocol, without a scan
+        Index("ix_evaluations_protocol_id", "protocol", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))

@@ -438,11 +438,13 @@ class SqlMetaStore(MetaStore):
         return tuple(out)
 
     def knowledge_fingerprint(self, protocol: str) -> str:
-        # Cheap on a large store: primary-key maxima and a count of datasets, no scan of
-        # evaluations. Any new result moves max(id); a deletion moves the dataset count.
+        # Cheap on a large store: index maxima and a count of datasets, no scan of evaluations.
+        # A new result of `protocol` moves its max(id) (results of other protocols, such as a
+        # study's "user" observations, never enter the knowledge base, so they do not move it);
+        # a deletion moves the dataset count.
         e, mf, d = m.Evaluation, m.DatasetMetaFeatures, m.Dataset
         with self.sessions.scope() as s:
-            top = s.scalar(select(func.max(e.id)))
+            top = s.scalar(select(func.max(e.id)).where(e.protocol == protocol))
             n_datasets = s.scalar(select(func.count(d.id)))
             last_mf = s.scalar(select(func.max(mf.computed_at)))
         return _sha256(f"{protocol}:{top}:{n_datasets}:{last_mf}")[:16]

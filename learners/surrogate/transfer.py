@@ -65,7 +65,9 @@ class ObservedSimilarity:
         encoders: dict[str, SpaceEncoder] = {}
         keys = []
         for family, values in zip(kb.families, kb.config_values, strict=True):
-            enc = encoders.setdefault(family, SpaceEncoder(family, kb.task_type))
+            if family not in encoders:  # one per family (building one parses its space)
+                encoders[family] = SpaceEncoder(family, kb.task_type)
+            enc = encoders[family]
             keys.append(config_key(family, enc.canonical(values)))
         return cls(keys, kb.normalised(fill=None), **kwargs)
 

@@ -227,6 +227,10 @@ class TestStoreContract:
         store.add_evaluations([NewEvaluation(ds.id, configs[0].id, "kb-v1", {"r2": 1.0})])
         after_result = store.knowledge_fingerprint("kb-v1")
         assert after_result != before
+        # another protocol's result (a study's "user" observation) is not knowledge of this one
+        store.add_evaluations([NewEvaluation(ds.id, configs[1].id, "user", {"r2": 0.5})])
+        assert store.knowledge_fingerprint("kb-v1") == after_result
+        assert store.knowledge_fingerprint("user") != store.knowledge_fingerprint("kb-v1")
         store.set_metafeatures(ds.id, MetaFeatureVector("2", {"f": 1.0}))
         assert store.knowledge_fingerprint("kb-v1") != after_result
         other, _ = store.add_dataset(new_dataset(7))

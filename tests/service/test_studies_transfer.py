@@ -16,6 +16,7 @@ from metastore.records import NewEvaluation
 from metastore.sql import SqlMetaStore, config_hash
 from service.app import create_app
 from service.usecases import studies as studies_usecases
+from service.usecases.recommend import PROTOCOL
 from service.usecases.studies import SurrogateRegistry, _scaled_observations
 from tests.metastore.conftest import age_trial
 from tests.service.conftest import make_settings
@@ -154,8 +155,13 @@ def test_the_transfer_model_is_built_again_only_when_the_knowledge_changes(
     assert registry.cached_transfer("regression", "r2") is built
     assert registry.transfer("regression", "rmse") is not built  # another metric, another model
     config = min(_pool(store, "knn"))
+    # a study's observation ("user" protocol) is not knowledge: the model stays
     store.import_evaluations(
         [NewEvaluation(kb[0], config, "user", {"r2": 0.1}, idempotency_key="transfer-test")]
+    )
+    assert registry.transfer("regression", "r2") is built
+    store.import_evaluations(
+        [NewEvaluation(kb[0], config, PROTOCOL, {"r2": 0.1}, idempotency_key="transfer-test-kb")]
     )
     again = registry.transfer("regression", "r2")
     assert again is not built and again.version != built.version  # type: ignore[union-attr]
