@@ -140,11 +140,12 @@ class MixtureAndOwnGP:
         the observations' scale (1: the best observed so far, 0: the worst): the two experts'
         means mixed by the weight, and the spread of that mixture."""
         sim = self.similarity
-        mixture = sim.improvement(observed, pending)
+        w, disagreement = sim.agreement(observed)  # once: both experts' weights and the mixture
+        mixture = sim.improvement(observed, pending, weights=w)
         done = ~np.isfinite(mixture)
         mean = std = None
         if predict:
-            mean, std = sim.predict(observed)
+            mean, std = sim.predict(observed, weights=w)
         cols, y_in = sim.observed_columns(observed)
         points = [self._point(j) for j in cols] + [(f, np.asarray(x, dtype=float)) for f, x, _ in outside]
         y = np.concatenate([y_in, np.array([v for _, _, v in outside], dtype=float)])
@@ -154,8 +155,6 @@ class MixtureAndOwnGP:
         waiting += [(f, np.asarray(x, dtype=float)) for f, x in outside_pending]
         mu, sd, loo = self._own(points, y, waiting)
         # RGPE's comparison: the GP's leave-one-out error against the mixture's weighted one.
-        w = sim.weights(observed)
-        disagreement = sim.disagreement(observed) if cols else np.full(sim.n_datasets, np.inf)
         known = np.isfinite(disagreement)
         excess = float(np.mean((y - loo) ** 2)) - float(w[known] @ disagreement[known])
         weight = 1.0 / (1.0 + math.exp(min(excess / self.tau, 700.0)))

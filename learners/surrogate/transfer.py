@@ -75,22 +75,36 @@ class ObservedSimilarity:
     def n_datasets(self) -> int:
         return int(self.norm.shape[0])
 
+    def agreement(self, observed: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """``weights`` and ``disagreement`` of the same observations, computed once (a caller that
+        needs both, or passes the weights on to ``predict`` and ``improvement``, asks here)."""
+        cols, y = self.observed_columns(observed)
+        if not cols:
+            return self._uniform(), np.full(self.n_datasets, np.inf)
+        seen = self.norm[:, cols]
+        disagreement = _disagreement(*_scale(seen, seen), y)
+        weights = self._uniform() if len(cols) < MIN_OBSERVED else self._kernel(disagreement)
+        return weights, disagreement
+
     def weights(self, observed: Mapping[str, float]) -> np.ndarray:
         """Each stored dataset's weight (summing to 1) given {config_key: scaled score}."""
-        cols, y = self.observed_columns(observed)
-        if len(cols) < MIN_OBSERVED:
-            return self._uniform()
-        seen = self.norm[:, cols]
-        return self._weights(*_scale(seen, seen), y)
+        return self.agreement(observed)[0]
 
-    def predict(self, observed: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and spread for every pool column, on the observations' scale."""
-        cols, y = self.observed_columns(observed)
+    def disagreement(self, observed: Mapping[str, float]) -> np.ndarray:
+        """Each stored dataset's mean squared disagreement with ``observed`` ({config_key: scaled
+        score}) over the observed columns, its scores scaled as ``weights`` scales them; inf
+        where it has none of them measured. What ``weights`` puts the kernel on."""
+        return self.agreement(observed)[1]
+
+    def predict(self, observed: Mapping[str, float],
+                weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and spread for every pool column, on the observations' scale (``weights``: the
+        observations' ``weights``, when the caller has them already)."""
+        cols, _ = self.observed_columns(observed)
+        w = self.weights(observed) if weights is None else weights
         if len(cols) >= MIN_OBSERVED:
-            scaled, ok = _scale(self.norm, self.norm[:, cols])  # the seen columns scaled once, here
-            w = self._weights(scaled[:, cols], ok, y)
+            scaled, _ = _scale(self.norm, self.norm[:, cols])
         else:
-            w = self._uniform()
             scaled = self.norm.copy()
             if len(cols) == 1:  # one observation is the scale's top (suggest maps it to 1)
                 scaled = scaled - self.norm[:, cols[0]][:, None] + 1.0
@@ -104,7 +118,8 @@ class ObservedSimilarity:
                        np.nan)
         return mean, np.sqrt(var + self.min_std ** 2)
 
-    def improvement(self, observed: Mapping[str, float], pending: Sequence[str] = ()) -> np.ndarray:
+    def improvement(self, observed: Mapping[str, float], pending: Sequence[str] = (),
+                    weights: np.ndarray | None = None) -> np.ndarray:
         """Expected improvement of every pool column under the stored datasets as a mixture.
 
         Each stored dataset is a scenario for the new one, weighted as in ``weights`` (by
@@ -113,9 +128,9 @@ class ObservedSimilarity:
         ``pending`` columns (a pending configuration's outcome is known in every scenario, so
         parallel picks spread without a believer). Unmeasured cells count as no improvement;
         a tiny weighted-mean term breaks ties once nothing is left to gain. Observed and pending
-        columns get -inf.
+        columns get -inf. ``weights``: the observations' ``weights``, when the caller has them.
         """
-        w = self.weights(observed)
+        w = self.weights(observed) if weights is None else weights
         cols, _ = self.observed_columns(observed)
         cols += [self.column[k] for k in pending if k in self.column]
         norm = np.nan_to_num(self.norm, nan=0.0)
@@ -132,18 +147,9 @@ class ObservedSimilarity:
     def _uniform(self) -> np.ndarray:
         return np.full(self.n_datasets, 1.0 / self.n_datasets) if self.n_datasets else np.zeros(0)
 
-    def disagreement(self, observed: Mapping[str, float]) -> np.ndarray:
-        """Each stored dataset's mean squared disagreement with ``observed`` ({config_key: scaled
-        score}) over the observed columns, its scores scaled as ``weights`` scales them; inf
-        where it has none of them measured. What ``weights`` puts the kernel on."""
-        cols, y = self.observed_columns(observed)
-        seen = self.norm[:, cols]
-        return _disagreement(*_scale(seen, seen), y)
-
-    def _weights(self, scaled: np.ndarray, ok: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Gaussian kernel of each stored dataset's mean squared disagreement with ``y`` over the
-        observed columns (``scaled``: its scores there, scaled as the observations are)."""
-        disagreement = _disagreement(scaled, ok, y)
+    def _kernel(self, disagreement: np.ndarray) -> np.ndarray:
+        """Gaussian kernel of each stored dataset's mean squared disagreement with the
+        observations, normalised (uniform when no dataset has any observed column measured)."""
         if not np.isfinite(disagreement).any():
             return self._uniform()
         logw = -(disagreement - disagreement[np.isfinite(disagreement)].min()) / self.bandwidth
