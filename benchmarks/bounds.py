@@ -12,7 +12,9 @@ normalised over the dataset's pool). This script measures two things no method c
      greedy beyond (an upper end of the exact optimum, which can only be lower).
    - ``nearest``: for each dataset, the top k of the stored dataset (outside its origin group)
      whose scores on the whole pool correlate best with its own: a neighbour chosen with the
-     held-out dataset's own results, which no zero-shot method has.
+     held-out dataset's own results, which no zero-shot method has; and the same with only a
+     random share of the origin groups stored, to see what a larger knowledge base of the same
+     kind would bring.
 2. **The same datasets measured again** (training, cached, resumable). A seeded sample of
    datasets is re-measured on every pool configuration with the knowledge base's protocol on
    another split seed (``--retest-seed``). Then ``foresight``: the top k by the re-measured
@@ -66,6 +68,8 @@ KS = (1, 3, 5, 10)
 #: Random search's budgets the goals compare with: best of 32 (#5, against best-of-3) and of 50
 #: (#8, against a study's 10 trials).
 RANDOM_KS = (3, 10, 32, 50)
+#: Shares of the origin groups stored, for the oracle neighbour's curve against the file's size.
+FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 #: k up to which ``static`` tries every list.
 EXACT_UP_TO = 3
 METRIC = {"classification": "balanced_accuracy", "regression": "r2"}
@@ -98,17 +102,41 @@ def _exact_static(norm: np.ndarray, k: int) -> float:
     return 1.0 - best
 
 
-def nearest_regrets(norm: np.ndarray, groups: Sequence[str], ks: Sequence[int]) -> np.ndarray:
-    """[datasets, ks]: regret of the top k of the best-correlated dataset outside the group."""
+def nearest_regrets(norm: np.ndarray, groups: Sequence[str], ks: Sequence[int],
+                    stored: np.ndarray | None = None) -> np.ndarray:
+    """[datasets, ks]: regret of the top k of the best-correlated dataset outside the group
+    (among the ``stored`` ones only, a boolean mask over the datasets, when given)."""
     g = np.asarray(groups)
+    stored = np.ones(len(norm), dtype=bool) if stored is None else np.asarray(stored)
     z = norm - norm.mean(axis=1, keepdims=True)
     z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
     corr = z @ z.T
     out = np.zeros((len(norm), len(ks)))
     for i in range(len(norm)):
-        c = np.where(g != g[i], corr[i], -np.inf)
+        c = np.where((g != g[i]) & stored, corr[i], -np.inf)
+        if not np.isfinite(c).any():  # nothing stored outside its group
+            out[i] = np.nan
+            continue
         order = np.argsort(-norm[int(np.argmax(c))], kind="stable")
         out[i] = [1.0 - norm[i, order[:k]].max() for k in ks]
+    return out
+
+
+def nearest_by_size(norm: np.ndarray, groups: Sequence[str], ks: Sequence[int],
+                    fractions: Sequence[float], repeats: int = 5, seed: int = 0) -> dict[float, list[float]]:
+    """The oracle neighbour's mean regret at each k when only a random ``fraction`` of the origin
+    groups is stored (the held-out dataset's own group never is), averaged over ``repeats``
+    draws: does a knowledge base of the same kind, larger, bring the neighbours closer?"""
+    names = sorted(set(groups))
+    g = np.asarray(groups)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for fraction in fractions:
+        runs = []
+        for _ in range(repeats if fraction < 1 else 1):
+            keep = set(rng.choice(names, max(2, round(fraction * len(names))), replace=False).tolist())
+            runs.append(np.nanmean(nearest_regrets(norm, groups, ks, np.isin(g, list(keep))), axis=0))
+        out[fraction] = np.mean(runs, axis=0).tolist()
     return out
 
 
@@ -124,6 +152,8 @@ def file_bounds(kb: KnowledgeBase) -> dict[str, Any]:
         "static": {k: static_regret(norm, k) for k in KS},
         "nearest": dict(zip(KS, nearest_regrets(norm, kb.groups, KS).mean(axis=0).tolist(), strict=True)),
         "random": dict(zip(RANDOM_KS, random_regrets(norm, RANDOM_KS).mean(axis=0).tolist(), strict=True)),
+        "nearest_by_size": {f: dict(zip(KS, v, strict=True))
+                            for f, v in nearest_by_size(norm, kb.groups, KS, FRACTIONS).items()},
     }
 
 
@@ -258,7 +288,10 @@ def report(results: dict[str, Any], command: str, seconds: float) -> str:
                   f"All {f['datasets']} datasets of the file, {f['configurations']} configurations:", "",
                   table({"static (in-sample, exact to k=3)": f["static"],
                          "nearest (chosen on the dataset's own scores)": f["nearest"],
-                         "random": f["random"]}, ks)]
+                         "random": f["random"]}, ks),
+                  "The oracle neighbour with only part of the other origin groups stored (mean of 5 "
+                  "random draws; all groups: the row above):", "",
+                  table({f"{share:.0%} of the groups": v for share, v in f["nearest_by_size"].items()}, ks)]
         g = r.get("retest")
         if g:
             lines += [f"Re-measured on split seed {r['retest_seed']}: {len(g['datasets'])} datasets "

@@ -76,3 +76,17 @@ def test_remeasuring_on_the_files_split_reproduces_the_stored_scores(tmp_path: P
     before = len(cache.rows)
     bounds.retest(kb, [smallest], bounds.RetestCache(cache.path), 0, 1, bounds.PMLB, lambda _: None)
     assert len(bounds.RetestCache(cache.path).rows) == before
+
+
+def test_the_size_curve_stores_only_part_of_the_groups_and_all_of_them_at_one() -> None:
+    rng = np.random.default_rng(0)
+    norm = rng.random((24, 7))
+    groups = [f"g{i // 2}" for i in range(24)]
+    curve = bounds.nearest_by_size(norm, groups, [1, 3], [0.25, 1.0], repeats=3)
+    assert curve[1.0] == pytest.approx(bounds.nearest_regrets(norm, groups, [1, 3]).mean(axis=0).tolist())
+    # with fewer datasets stored the neighbour can only be as close or farther on average
+    assert all(0.0 <= v <= 1.0 for v in curve[0.25])
+    # a dataset with nothing stored outside its own group gets no neighbour (NaN), never itself
+    only_own = np.isin(np.asarray(groups), ["g0"])
+    out = bounds.nearest_regrets(norm, groups, [1], only_own)
+    assert np.isnan(out[:2]).all() and np.isfinite(out[2:]).all()
