@@ -300,7 +300,20 @@ def report(results: dict[str, Any], command: str, seconds: float) -> str:
                       table({m: g[m] for m in ("foresight", "random", "foresight (reverse)",
                                                "random (reverse)")}, ks)]
         lines += goals_text(r)
+    if len(results) > 1:
+        lines += ["## all", "", "The per-task-type rows above, weighted by their datasets (each task "
+                  "type has its own pool and lists):", "", table(overall(results), ks)]
     return "\n".join(lines) + "\n"
+
+
+def overall(results: dict[str, Any]) -> dict[str, dict[int, float]]:
+    """The file's rows over every task type, each weighted by its number of datasets."""
+    files = [r["file"] for r in results.values()]
+    n = sum(f["datasets"] for f in files)
+    return {name: {k: sum(f[row][k] * f["datasets"] for f in files) / n for k in files[0][row]}
+            for name, row in (("static (in-sample, exact to k=3)", "static"),
+                              ("nearest (chosen on the dataset's own scores)", "nearest"),
+                              ("random", "random"))}
 
 
 def goals_text(r: dict[str, Any]) -> list[str]:
