@@ -90,3 +90,12 @@ def test_the_size_curve_stores_only_part_of_the_groups_and_all_of_them_at_one() 
     only_own = np.isin(np.asarray(groups), ["g0"])
     out = bounds.nearest_regrets(norm, groups, [1], only_own)
     assert np.isnan(out[:2]).all() and np.isfinite(out[2:]).all()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_the_linear_relaxation_never_exceeds_the_best_list_and_is_exact_for_one(k: int) -> None:
+    norm = np.random.default_rng(10 + k).random((10, 7)) ** 2
+    lower, best = bounds.static_lower_bound(norm, k), _brute_force(norm, k)
+    assert lower <= best + 1e-9
+    if k == 1:
+        assert lower == pytest.approx(best)
