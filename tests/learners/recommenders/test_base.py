@@ -17,6 +17,7 @@ from learners.recommenders.base import (
     normalise_rows,
     predict_fit_times,
     take_within_budget,
+    time_group,
 )
 from learners.recommenders.evaluation import expected_best_of_k, regret_curve
 
@@ -156,3 +157,26 @@ def test_expected_best_of_k_matches_enumeration():
 
 def test_regret_curve_is_flat_after_the_list_ends():
     assert regret_curve([0.2, 0.9, 0.5], [1, 2, 3, 10]) == pytest.approx([0.8, 0.1, 0.1, 0.1])
+
+
+def test_class_weighted_twins_get_their_own_size_slopes():
+    """A balanced twin whose fit grows faster with the features than its unweighted twin (as
+    HistGradientBoosting's weighted binning does) is predicted so: the two do not share a slope."""
+    rng = np.random.default_rng(3)
+    n = 80
+    rows, cols = np.exp(rng.uniform(3, 8, n)), np.exp(rng.uniform(0, 5, n))
+    f = np.log1p(cols)[:, None]
+    truth = np.exp(np.array([-3.0, -3.0])[None, :] + np.array([0.2, 1.0])[None, :] * f)
+    kb = KnowledgeBase("classification", [str(i) for i in range(n)], [str(i) for i in range(n)], [],
+                       np.zeros((n, 0)), rows, cols, ["c0", "c1"], ["hist_gb", "hist_gb"],
+                       [{"class_weight": "none"}, {"class_weight": "balanced"}], np.zeros((n, 2)),
+                       truth, "accuracy", True)
+    assert time_group("hist_gb", {"class_weight": "balanced"}) == "hist_gb+balanced"
+    assert time_group("hist_gb", {"class_weight": "none"}) == "hist_gb"
+    assert time_group("hist_gb", {}) == "hist_gb"
+    off, slopes, spread, _ = fit_time_model(kb, ridge=1e-6)
+    narrow, wide = (predict_fit_times(off, slopes, 1000.0, c) for c in (5.0, 100.0))
+    ratio = wide / narrow
+    assert ratio[0] == pytest.approx((101 / 6) ** 0.2, rel=0.05)
+    assert ratio[1] == pytest.approx(101 / 6, rel=0.05)
+    assert spread.max() < 0.05
