@@ -1,9 +1,9 @@
 """Server-side latency of POST /v1/recommendations with a knowledge base scaled up to N datasets.
 
 A synthetic scale-up: N datasets with meta-feature vectors (drawn around real ones' scales) are
-stored in a real SQLite metastore; their evaluation matrix over the real classification pools (495
-configurations since the class-weighted twins) is generated from a low-rank model, and each recommender is
-fitted on it and placed in the service's model cache exactly as a stored model would be. The
+stored in a real SQLite metastore; their evaluation matrix over the real classification pool
+(495 configurations since the class-weighted twins) is generated from a low-rank model, and each
+recommender is fitted on it and placed in the service's model cache exactly as a stored model would be. The
 requests then go through the real HTTP server (uvicorn), routing, API-key check, metastore
 lookups and the recommender; the server-side time is read from the `Server-Timing` header.
 

@@ -320,9 +320,9 @@ def fit_time_model(kb: KnowledgeBase, ridge: float = 1.0, max_cells: int = 30_00
     configurations' time on the same dataset must allow for: a dataset slow for every
     configuration, or a machine slow when it was measured, moves both sides alike).
     """
-    groups = [time_group(f, v) for f, v in zip(kb.families, kb.config_values, strict=True)]
-    fams = sorted(set(groups))
-    fam_idx = np.array([fams.index(g) for g in groups])
+    of = [time_group(f, v) for f, v in zip(kb.families, kb.config_values, strict=True)]
+    groups = sorted(set(of))
+    group_idx = np.array([groups.index(g) for g in of])
     X = size_features(kb.n_rows, kb.n_features,
                       *time_extras(kb.metafeature_names, kb.metafeatures))
     rows, cols = np.nonzero(np.isfinite(kb.fit_times))
@@ -330,25 +330,25 @@ def fit_time_model(kb: KnowledgeBase, ridge: float = 1.0, max_cells: int = 30_00
         keep = np.sort(np.random.default_rng(0).choice(len(rows), max_cells, replace=False))
         rows, cols = rows[keep], cols[keep]
     y = np.log(np.maximum(kb.fit_times[rows, cols], MIN_SECONDS))
-    m, q, nf = kb.n_configs, X.shape[1], len(fams)
+    m, q, ng = kb.n_configs, X.shape[1], len(groups)
     if len(rows) == 0:
         return np.full(m, math.log(MIN_SECONDS)), np.zeros((m, q)), np.zeros(m), np.zeros(m)
-    design = np.zeros((len(rows), m + nf * q))
+    design = np.zeros((len(rows), m + ng * q))
     design[np.arange(len(rows)), cols] = 1.0
     for k in range(q):
-        design[np.arange(len(rows)), m + fam_idx[cols] * q + k] = X[rows, k]
-    penalty = np.full(m + nf * q, ridge)
-    penalty[m::q] = 1e3  # the family intercept duplicates the offsets: keep it at 0
+        design[np.arange(len(rows)), m + group_idx[cols] * q + k] = X[rows, k]
+    penalty = np.full(m + ng * q, ridge)
+    penalty[m::q] = 1e3  # the group intercept duplicates the offsets: keep it at 0
     coef = np.linalg.solve(design.T @ design + np.diag(penalty), design.T @ y)
-    slopes = coef[m:].reshape(nf, q)[fam_idx]
+    slopes = coef[m:].reshape(ng, q)[group_idx]
     residual = y - design @ coef
     n_cfg = np.bincount(cols, minlength=m)
-    fam_n = np.maximum(np.bincount(fam_idx[cols], minlength=nf), 1)
+    group_n = np.maximum(np.bincount(group_idx[cols], minlength=ng), 1)
 
     def spread_of(r: np.ndarray) -> np.ndarray:
         ss_cfg = np.bincount(cols, weights=r ** 2, minlength=m)
-        fam_var = (np.bincount(fam_idx[cols], weights=r ** 2, minlength=nf) / fam_n)[fam_idx]
-        return np.sqrt((ss_cfg + shrink * fam_var) / (n_cfg + shrink))
+        group_var = (np.bincount(group_idx[cols], weights=r ** 2, minlength=ng) / group_n)[group_idx]
+        return np.sqrt((ss_cfg + shrink * group_var) / (n_cfg + shrink))
 
     per_dataset = np.bincount(rows, weights=residual, minlength=kb.n_datasets) / np.maximum(
         np.bincount(rows, minlength=kb.n_datasets), 1)
